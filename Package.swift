@@ -1,0 +1,78 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+
+let package = Package(
+  name: "sluice",
+  platforms: [.macOS(.v14)],
+  products: [
+    .executable(name: "sluice", targets: ["sluice"])
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+    .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
+    .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+  ],
+  targets: [
+    .target(name: "SluiceCore", swiftSettings: strict),
+    .target(
+      name: "SluiceFeatures",
+      dependencies: ["SluiceCore", .product(name: "Atomics", package: "swift-atomics")],
+      swiftSettings: strict),
+    .target(
+      name: "SluiceConfig",
+      dependencies: ["SluiceCore", "SluiceFeatures", .product(name: "Yams", package: "Yams")],
+      swiftSettings: strict),
+    .target(
+      name: "SluiceProxy",
+      dependencies: [
+        "SluiceCore", "SluiceFeatures", "SluiceConfig",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "Atomics", package: "swift-atomics"),
+      ],
+      swiftSettings: strict),
+    .target(
+      name: "SluiceAdapters",
+      dependencies: [
+        "SluiceCore", "SluiceFeatures", "SluiceConfig", "SluiceProxy",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+      ],
+      swiftSettings: strict),
+    .target(
+      name: "SluiceApp",
+      dependencies: [
+        "SluiceCore", "SluiceFeatures", "SluiceConfig", "SluiceProxy", "SluiceAdapters",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "Atomics", package: "swift-atomics"),
+      ],
+      swiftSettings: strict),
+    .executableTarget(
+      name: "sluice",
+      dependencies: [
+        "SluiceCore", "SluiceConfig", "SluiceFeatures", "SluiceApp",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      swiftSettings: strict),
+    .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),
+    .testTarget(name: "SluiceFeaturesTests", dependencies: ["SluiceFeatures", "SluiceCore"]),
+    .testTarget(
+      name: "SluiceConfigTests", dependencies: ["SluiceConfig", "SluiceCore", "SluiceFeatures"],
+      resources: []),
+    .testTarget(
+      name: "SluiceProxyTests",
+      dependencies: [
+        "SluiceProxy", "SluiceConfig", "SluiceCore", "SluiceFeatures",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOEmbedded", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+      ]),
+  ],
+  swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,94 @@
+/// The answers the gateway gives itself (SPEC section 5). One enum so every place that can fail
+/// a request uses the same status, code and body shape, and a new case makes the compiler point
+/// at every `switch` that must learn it.
+public enum GatewayError: Sendable, Hashable {
+  case badRequest(String)
+  case noRoute
+  case methodNotAllowed(String)
+  case bodyTooLarge
+  case uriTooLong
+  case headersTooLarge
+  case requestTimeout
+  case badGateway(String)
+  case unavailable(String)
+  case gatewayTimeout
+
+  public var status: Int {
+    switch self {
+    case .badRequest: 400
+    case .noRoute: 404
+    case .methodNotAllowed: 405
+    case .requestTimeout: 408
+    case .bodyTooLarge: 413
+    case .uriTooLong: 414
+    case .headersTooLarge: 431
+    case .badGateway: 502
+    case .unavailable: 503
+    case .gatewayTimeout: 504
+    }
+  }
+
+  /// The `error` field of the JSON body and of the access log.
+  public var code: String {
+    switch self {
+    case .badRequest: "bad_request"
+    case .noRoute: "no_route"
+    case .methodNotAllowed: "method_not_allowed"
+    case .requestTimeout: "request_timeout"
+    case .bodyTooLarge: "body_too_large"
+    case .uriTooLong: "uri_too_long"
+    case .headersTooLarge: "headers_too_large"
+    case .badGateway: "bad_gateway"
+    case .unavailable: "unavailable"
+    case .gatewayTimeout: "gateway_timeout"
+    }
+  }
+
+  public var message: String {
+    switch self {
+    case .badRequest(let why): why
+    case .noRoute: "no route matches this request"
+    case .methodNotAllowed(let method): "method \(method) is not allowed"
+    case .requestTimeout: "request headers not received in time"
+    case .bodyTooLarge: "request body is larger than the limit"
+    case .uriTooLong: "request URI is longer than the limit"
+    case .headersTooLarge: "request headers are larger than the limit"
+    case .badGateway(let why): why
+    case .unavailable(let why): why
+    case .gatewayTimeout: "upstream did not answer in time"
+    }
+  }
+
+  /// Whether the connection must be closed after this answer: framing errors leave the byte
+  /// stream in an unknown state (SECURITY.md rule 2), so nothing more may be read from it.
+  public var closesConnection: Bool {
+    switch self {
+    case .badRequest, .methodNotAllowed, .bodyTooLarge, .uriTooLong, .headersTooLarge, .requestTimeout:
+      true
+    case .noRoute, .badGateway, .unavailable, .gatewayTimeout: false
+    }
+  }
+
+  /// The JSON body: `{"error":…,"message":…,"request_id":…}`.
+  public func jsonBody(requestID: String) -> String {
+    var out = "{\"error\":\""
+    out += code
+    out += "\",\"message\":"
+    JSON.appendQuoted(message, to: &out)
+    out += ",\"request_id\":"
+    JSON.appendQuoted(requestID, to: &out)
+    out += "}"
+    return out
+  }
+
+  /// gRPC status for gRPC clients (answered as HTTP 200 with trailers).
+  public var grpcStatus: Int {
+    switch self {
+    case .badRequest, .methodNotAllowed: 13
+    case .noRoute: 12
+    case .bodyTooLarge, .uriTooLong, .headersTooLarge: 8
+    case .badGateway, .unavailable: 14
+    case .gatewayTimeout, .requestTimeout: 4
+    }
+  }
+}

@@ -1,0 +1,67 @@
+/// Which headers belong to one hop only (RFC 9110 §7.6.1) and must never cross the gateway.
+///
+/// Sluice removes these, and every header that `Connection` names, in both directions *before*
+/// it adds its own identity headers, so `Connection: x-forwarded-for` cannot delete them
+/// (SECURITY.md rule 4).
+public enum HeaderRules {
+  /// Lower-case names that are always hop-by-hop. `te` is handled apart (only `trailers` may pass).
+  public static let hopByHop: Set<String> = [
+    "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
+    "te", "trailer", "transfer-encoding", "upgrade", "http2-settings",
+  ]
+
+  /// True for a name that is hop-by-hop on its own (case-insensitive).
+  public static func isHopByHop(_ name: String) -> Bool {
+    // Fast reject: every hop-by-hop name starts with c, k, p, t, u or h.
+    guard let first = name.utf8.first else { return false }
+    switch first | 0x20 {
+    case UInt8(ascii: "c"), UInt8(ascii: "k"), UInt8(ascii: "p"), UInt8(ascii: "t"), UInt8(ascii: "u"),
+      UInt8(ascii: "h"):
+      return hopByHop.contains(name.lowercased())
+    default: return false
+    }
+  }
+
+  /// The lower-cased tokens of one or more `Connection` header values.
+  public static func connectionTokens<S: Sequence>(_ values: S) -> [String] where S.Element == String {
+    var out: [String] = []
+    for value in values {
+      for token in value.split(separator: ",") {
+        let trimmed = token.trimmingASCIIWhitespace().lowercased()
+        if !trimmed.isEmpty { out.append(trimmed) }
+      }
+    }
+    return out
+  }
+
+  /// True when `value` is a syntactically valid header field value (RFC 9110 §5.5): no CR, LF
+  /// or NUL. Used for values the gateway itself writes from config or from claims.
+  public static func isValidValue(_ value: String) -> Bool {
+    !value.utf8.contains(where: { $0 == 0 || $0 == 0x0A || $0 == 0x0D })
+  }
+
+  /// True for an RFC 9110 token (header names, methods).
+  public static func isToken(_ value: String) -> Bool {
+    !value.isEmpty
+      && value.utf8.allSatisfy { byte in
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+          UInt8(ascii: "0")...UInt8(ascii: "9"):
+          return true
+        default: return "!#$%&'*+-.^_`|~".utf8.contains(byte)
+        }
+      }
+  }
+}
+
+extension StringProtocol {
+  /// Trims spaces and tabs (the only whitespace HTTP allows around values).
+  public func trimmingASCIIWhitespace() -> String {
+    let bytes = Array(self.utf8)
+    var start = 0
+    var end = bytes.count
+    while start < end && (bytes[start] == 0x20 || bytes[start] == 0x09) { start += 1 }
+    while end > start && (bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09) { end -= 1 }
+    return String(decoding: bytes[start..<end], as: UTF8.self)
+  }
+}

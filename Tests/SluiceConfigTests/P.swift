@@ -1,0 +1,2 @@
+import XCTest
+final class PSluiceConfigTests: XCTestCase { func testX() {} }

@@ -1,0 +1,2 @@
+import XCTest
+final class PSluiceCoreTests: XCTestCase { func testX() {} }

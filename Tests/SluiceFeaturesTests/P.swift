@@ -1,0 +1,2 @@
+import XCTest
+final class PSluiceFeaturesTests: XCTestCase { func testX() {} }

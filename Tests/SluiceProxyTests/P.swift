@@ -1,0 +1,2 @@
+import XCTest
+final class PSluiceProxyTests: XCTestCase { func testX() {} }
