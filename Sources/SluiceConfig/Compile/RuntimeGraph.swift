@@ -1,0 +1,233 @@
+import Atomics
+import SluiceCore
+import SluiceFeatures
+
+/// State that must outlive any one config: endpoint counters, round-robin tickets and metric
+/// series, kept by stable names. `compile` looks things up here, so a reload keeps them for
+/// unchanged backends (ARCHITECTURE.md rule 3).
+public final class PersistentState: @unchecked Sendable {
+  // Safe: `lock` guards the maps; the values are Sendable atomics.
+  public let metrics: MetricsRegistry
+  let lock = Mutex()
+  var endpointStats: [String: EndpointStats] = [:]
+  var tickets: [String: ManagedAtomic<Int>] = [:]
+  var generation = 0
+
+  public init(metrics: MetricsRegistry = MetricsRegistry()) { self.metrics = metrics }
+
+  func stats(backend: String, address: String) -> EndpointStats {
+    lock.withLock {
+      let key = backend + "|" + address
+      if let s = endpointStats[key] { return s }
+      let s = EndpointStats(address: address)
+      endpointStats[key] = s
+      return s
+    }
+  }
+
+  func ticket(backend: String) -> ManagedAtomic<Int> {
+    lock.withLock {
+      if let t = tickets[backend] { return t }
+      let t = ManagedAtomic<Int>(0)
+      tickets[backend] = t
+      return t
+    }
+  }
+
+  func nextGeneration() -> Int {
+    lock.withLock {
+      generation += 1
+      return generation
+    }
+  }
+}
+
+/// The immutable runtime graph of one config generation: routers, backends, metric handles.
+/// Built once per (re)load off the event loops and swapped in whole; a request holds the
+/// generation it started on until it finishes.
+public final class RuntimeGraph: Sendable {
+  public let generation: Int
+  public let configuration: SluiceConfiguration
+  public let listeners: [String: ListenerRuntime]
+  public let backends: [String: BackendRuntime]
+  public let backendOrder: [String]
+
+  init(
+    generation: Int, configuration: SluiceConfiguration, listeners: [String: ListenerRuntime],
+    backends: [String: BackendRuntime], backendOrder: [String]
+  ) {
+    self.generation = generation
+    self.configuration = configuration
+    self.listeners = listeners
+    self.backends = backends
+    self.backendOrder = backendOrder
+  }
+}
+
+public final class ListenerRuntime: Sendable {
+  public let name: String
+  public let config: ListenerConfig
+  public let router: Router<RouteRuntime>
+  /// Requests that matched no route, or were refused before routing (route="", backend="").
+  public let unrouted: StatusCounters
+  public let activeConnections: Gauge
+
+  init(name: String, config: ListenerConfig, router: Router<RouteRuntime>, unrouted: StatusCounters, activeConnections: Gauge) {
+    self.name = name
+    self.config = config
+    self.router = router
+    self.unrouted = unrouted
+    self.activeConnections = activeConnections
+  }
+
+  public func isTrustedProxy(_ ip: [UInt8]) -> Bool { config.trustedProxies.contains { $0.contains(ip) } }
+}
+
+/// A route with everything the data plane needs resolved: targets, header edits, handles.
+public final class RouteRuntime: Sendable {
+  public let name: String
+  public let config: RouteConfig
+  public let target: RouteTarget
+  /// For direct responses (backend label "").
+  public let directCounters: StatusCounters
+  public let directDuration: Histogram
+
+  init(name: String, config: RouteConfig, target: RouteTarget, directCounters: StatusCounters, directDuration: Histogram) {
+    self.name = name
+    self.config = config
+    self.target = target
+    self.directCounters = directCounters
+    self.directDuration = directDuration
+  }
+}
+
+public enum RouteTarget: Sendable {
+  case backend(BackendTarget)
+  case split(WeightedChoice, [BackendTarget])
+  case direct(DirectResponse)
+}
+
+/// One backend as seen from one route: the backend plus this route's metric handles for it.
+public final class BackendTarget: Sendable {
+  public let backend: BackendRuntime
+  public let requests: StatusCounters
+  public let duration: Histogram
+
+  init(backend: BackendRuntime, requests: StatusCounters, duration: Histogram) {
+    self.backend = backend
+    self.requests = requests
+    self.duration = duration
+  }
+}
+
+public final class BackendRuntime: Sendable {
+  public let name: String
+  public let config: BackendConfig
+  public let endpoints: [EndpointRuntime]
+  public let picker: EndpointPicker
+  public let upstreamDuration: Histogram
+  public let connectFailures: Counter
+  public let activeConnections: Gauge
+  public let idleConnections: Gauge
+
+  init(
+    name: String, config: BackendConfig, endpoints: [EndpointRuntime], picker: EndpointPicker,
+    upstreamDuration: Histogram, connectFailures: Counter, activeConnections: Gauge, idleConnections: Gauge
+  ) {
+    self.name = name
+    self.config = config
+    self.endpoints = endpoints
+    self.picker = picker
+    self.upstreamDuration = upstreamDuration
+    self.connectFailures = connectFailures
+    self.activeConnections = activeConnections
+    self.idleConnections = idleConnections
+  }
+}
+
+public final class EndpointRuntime: Sendable {
+  public let address: HostPort
+  /// `host:port`, the pool key: pools are shared by every backend that names the endpoint.
+  public let key: String
+  public let stats: EndpointStats
+
+  init(address: HostPort, stats: EndpointStats) {
+    self.address = address
+    self.key = address.description
+    self.stats = stats
+  }
+}
+
+/// Validate's output → the runtime graph.
+public enum Compiler {
+  public static func compile(_ config: SluiceConfiguration, state: PersistentState) -> RuntimeGraph {
+    let metrics = state.metrics
+    var backends: [String: BackendRuntime] = [:]
+    for b in config.backends {
+      let endpoints = b.endpoints.map {
+        EndpointRuntime(address: $0, stats: state.stats(backend: b.name, address: $0.description))
+      }
+      backends[b.name] = BackendRuntime(
+        name: b.name, config: b, endpoints: endpoints,
+        picker: EndpointPicker(policy: b.loadBalancing, endpoints: endpoints.map(\.stats), ticket: state.ticket(backend: b.name)),
+        upstreamDuration: metrics.histogram(
+          "sluice_upstream_request_duration_seconds", help: "Time from sending a request upstream to the last response byte.",
+          labels: [("backend", b.name)]),
+        connectFailures: metrics.counter(
+          "sluice_upstream_connect_failures_total", help: "Failed connection attempts to upstream endpoints.",
+          labels: [("backend", b.name)]),
+        activeConnections: metrics.gauge(
+          "sluice_upstream_connections", help: "Upstream connections by state.", labels: [("backend", b.name), ("state", "active")]),
+        idleConnections: metrics.gauge(
+          "sluice_upstream_connections", help: "Upstream connections by state.", labels: [("backend", b.name), ("state", "idle")]))
+    }
+    func target(_ listener: String, _ route: String, _ backend: String) -> BackendTarget? {
+      guard let b = backends[backend] else { return nil }
+      return BackendTarget(
+        backend: b,
+        requests: metrics.statusCounters(
+          "sluice_http_requests_total", help: "Requests answered, by listener, route, backend and status.",
+          labels: [("listener", listener), ("route", route), ("backend", backend)]),
+        duration: metrics.histogram(
+          "sluice_http_request_duration_seconds", help: "Time from the request head to the last response byte.",
+          labels: [("route", route), ("backend", backend)]))
+    }
+    var listeners: [String: ListenerRuntime] = [:]
+    for l in config.listeners {
+      var entries: [Router<RouteRuntime>.Entry] = []
+      for r in l.routes {
+        let t: RouteTarget
+        switch r.action {
+        case .backend(let name):
+          guard let bt = target(l.name, r.name, name) else { continue }
+          t = .backend(bt)
+        case .split(let parts):
+          let targets = parts.compactMap { target(l.name, r.name, $0.backend) }
+          guard targets.count == parts.count else { continue }
+          t = .split(WeightedChoice(weights: parts.map(\.weight)), targets)
+        case .directResponse(let d):
+          t = .direct(d)
+        }
+        let runtime = RouteRuntime(
+          name: r.name, config: r, target: t,
+          directCounters: metrics.statusCounters(
+            "sluice_http_requests_total", help: "Requests answered, by listener, route, backend and status.",
+            labels: [("listener", l.name), ("route", r.name), ("backend", "")]),
+          directDuration: metrics.histogram(
+            "sluice_http_request_duration_seconds", help: "Time from the request head to the last response byte.",
+            labels: [("route", r.name), ("backend", "")]))
+        entries.append(.init(name: r.name, match: r.match, payload: runtime))
+      }
+      listeners[l.name] = ListenerRuntime(
+        name: l.name, config: l, router: Router(entries),
+        unrouted: metrics.statusCounters(
+          "sluice_http_requests_total", help: "Requests answered, by listener, route, backend and status.",
+          labels: [("listener", l.name), ("route", ""), ("backend", "")]),
+        activeConnections: metrics.gauge(
+          "sluice_active_connections", help: "Open client connections per listener.", labels: [("listener", l.name)]))
+    }
+    return RuntimeGraph(
+      generation: state.nextGeneration(), configuration: config, listeners: listeners, backends: backends,
+      backendOrder: config.backends.map(\.name))
+  }
+}

@@ -1,0 +1,137 @@
+import SluiceCore
+import SluiceFeatures
+
+/// The validated configuration: typed values with every default filled in. It is what
+/// `GET /config` shows and what `Compile` turns into the runtime graph.
+public struct SluiceConfiguration: Sendable {
+  public var runtime = RuntimeSettings()
+  public var admin = AdminSettings()
+  public var listeners: [ListenerConfig] = []
+  public var backends: [BackendConfig] = []
+  public var observability = ObservabilitySettings()
+
+  public init() {}
+
+  public func backend(named name: String) -> BackendConfig? { backends.first { $0.name == name } }
+}
+
+/// `host:port` as written; `ip` holds the parsed bytes when the host is an IP literal.
+public struct HostPort: Sendable, Hashable, CustomStringConvertible {
+  public var host: String
+  public var port: Int
+
+  public init(host: String, port: Int) {
+    self.host = host
+    self.port = port
+  }
+
+  /// `127.0.0.1:80`, `[::1]:80`, `localhost:80`.
+  public static func parse(_ text: String) -> HostPort? {
+    var hostPart: Substring
+    let portPart: Substring
+    if text.hasPrefix("[") {
+      guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else { return nil }
+      hostPart = text[text.index(after: text.startIndex)..<close]
+      portPart = text[text.index(close, offsetBy: 2)...]
+      guard IPAddress.parse(String(hostPart)) != nil else { return nil }
+    } else {
+      guard let colon = text.lastIndex(of: ":") else { return nil }
+      hostPart = text[..<colon]
+      portPart = text[text.index(after: colon)...]
+      if hostPart.contains(":") { return nil }
+    }
+    guard !hostPart.isEmpty, portPart.allSatisfy({ $0.isASCII && $0.isNumber }), let port = Int(portPart),
+      port >= 1, port <= 65535
+    else { return nil }
+    guard hostPart.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-.:".contains($0)) }) else { return nil }
+    hostPart = Substring(hostPart.lowercased())
+    return HostPort(host: String(hostPart), port: port)
+  }
+
+  public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+public struct RuntimeSettings: Sendable {
+  /// nil = `auto` (one per core).
+  public var eventLoops: Int?
+  public var drainTimeout = ConfigDuration.seconds(15)
+}
+
+public struct AdminSettings: Sendable {
+  /// nil = admin API off (`listen: off`).
+  public var listen: HostPort? = HostPort(host: "127.0.0.1", port: 9901)
+  public var token: String?
+}
+
+public struct ListenerLimits: Sendable {
+  public var maxConnections = 10_000
+  public var maxRequestHeaderBytes = ByteSize(bytes: 32 * 1024)
+  public var maxRequestURIBytes = ByteSize(bytes: 8 * 1024)
+  public var maxRequestHeaders = 100
+  public var maxRequestBodyBytes = ByteSize(bytes: 10 * 1024 * 1024)
+  public var requestHeaderTimeout = ConfigDuration.seconds(10)
+  public var idleTimeout = ConfigDuration.seconds(60)
+}
+
+public struct ListenerConfig: Sendable {
+  public var name: String
+  public var listen: HostPort
+  public var `protocol` = "http"
+  public var trustedProxies: [CIDR] = []
+  public var limits = ListenerLimits()
+  public var routes: [RouteConfig] = []
+  public var location: SourceLocation
+}
+
+public struct DirectResponse: Sendable, Hashable {
+  public var status: Int
+  public var body: String
+  public var headers: [HeaderPair]
+}
+
+public enum RouteAction: Sendable {
+  case backend(String)
+  case split([(backend: String, weight: Int)])
+  case directResponse(DirectResponse)
+}
+
+public struct RouteConfig: Sendable {
+  public var name: String
+  public var match: RouteMatch
+  public var rewrite: PathRewrite?
+  public var requestHeaders = HeaderMutation()
+  public var responseHeaders = HeaderMutation()
+  /// Unary request timeout: first byte sent upstream to last byte received.
+  public var timeout = ConfigDuration.seconds(30)
+  public var action: RouteAction
+  public var location: SourceLocation
+}
+
+public struct BackendConfig: Sendable {
+  public var name: String
+  public var `protocol` = "http1"
+  public var endpoints: [HostPort]
+  public var loadBalancing = LoadBalancingPolicy.roundRobin
+  public var connectTimeout = ConfigDuration.seconds(2)
+  public var location: SourceLocation
+}
+
+public enum AccessLogOutput: Sendable, Hashable, CustomStringConvertible {
+  case stdout, stderr, none
+  case file(String)
+
+  public var description: String {
+    switch self {
+    case .stdout: "stdout"
+    case .stderr: "stderr"
+    case .none: "none"
+    case .file(let p): p
+    }
+  }
+}
+
+public struct ObservabilitySettings: Sendable {
+  public var accessLogOutput = AccessLogOutput.stdout
+  public var requestIDHeader = "x-request-id"
+  public var propagateTracing = true
+}

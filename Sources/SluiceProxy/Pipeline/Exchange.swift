@@ -1,0 +1,71 @@
+import NIOCore
+import NIOHTTP1
+import SluiceConfig
+import SluiceCore
+import SluiceFeatures
+
+/// One request/response on a client connection: the per-request object of the request path
+/// (the config graph is shared and immutable; this holds only what varies per request).
+/// It keeps the graph generation it started on until it finishes.
+final class Exchange {
+  let graph: RuntimeGraph
+  let listener: ListenerRuntime
+  let head: HTTPRequestHead
+  let requestID: String
+  let startNanos: UInt64
+  let startWall: Int64
+  let isHEAD: Bool
+  var keepAlive: Bool
+  var host = ""
+  var path = ""
+  var upstreamQuery: String?
+  var clientIP = ""
+
+  var route: RouteRuntime?
+  var target: BackendTarget?
+  var endpoint: EndpointRuntime?
+  var upstreamHead: HTTPRequestHead?
+
+  // request body
+  var hasBody = false
+  var bodyReceived = 0
+  var requestEnded = false
+  var buffered: [HTTPServerRequestPart] = []
+  var expectContinue = false
+
+  // upstream
+  var upstream: UpstreamConnection?
+  var upstreamStartNanos: UInt64 = 0
+  var timeoutTask: Scheduled<Void>?
+  var reusedConnection = false
+  var retries = 0
+  var countedInFlight = false
+  var bodyForwarded = 0
+
+  // response
+  var responseStarted = false
+  var status = 0
+  var upstreamStatus: Int?
+  var chunkedResponse = false
+  var noResponseBody = false
+  var bytesOut = 0
+  var error: GatewayError?
+  var finished = false
+
+  init(graph: RuntimeGraph, listener: ListenerRuntime, head: HTTPRequestHead, requestID: String) {
+    self.graph = graph
+    self.listener = listener
+    self.head = head
+    self.requestID = requestID
+    self.startNanos = WallClock.monotonicNanoseconds()
+    self.startWall = WallClock.nowMilliseconds()
+    self.isHEAD = head.method == .HEAD
+    self.keepAlive = head.isKeepAlive
+  }
+}
+
+extension HTTPHeaders: RouteHeaders {
+  public func contains(_ name: String, value: String) -> Bool {
+    self[name].contains(value)
+  }
+}

@@ -1,0 +1,54 @@
+import NIOCore
+import NIOHTTP1
+
+/// Writes HTTP/1.1 response heads and body framing straight into `ByteBuffer`s.
+///
+/// Sluice frames client responses itself instead of using NIO's `HTTPResponseEncoder`: it must
+/// know the request method (no body for HEAD), keep an upstream `Content-Length`, choose chunked
+/// only when the length is unknown, and never emit framing the client did not ask for.
+enum ResponseWriter {
+  static let crlf: StaticString = "\r\n"
+  static let lastChunk: StaticString = "0\r\n\r\n"
+
+  static func head(
+    status: HTTPResponseStatus, headers: HTTPHeaders, allocator: ByteBufferAllocator
+  ) -> ByteBuffer {
+    var buffer = allocator.buffer(capacity: 256)
+    buffer.writeStaticString("HTTP/1.1 ")
+    buffer.writeString(String(status.code))
+    buffer.writeStaticString(" ")
+    buffer.writeString(status.reasonPhrase)
+    buffer.writeStaticString("\r\n")
+    for (name, value) in headers {
+      buffer.writeString(name)
+      buffer.writeStaticString(": ")
+      buffer.writeString(value)
+      buffer.writeStaticString("\r\n")
+    }
+    buffer.writeStaticString("\r\n")
+    return buffer
+  }
+
+  static func chunkHeader(size: Int, allocator: ByteBufferAllocator) -> ByteBuffer {
+    var buffer = allocator.buffer(capacity: 12)
+    buffer.writeString(String(size, radix: 16))
+    buffer.writeStaticString("\r\n")
+    return buffer
+  }
+
+  static func lastChunk(trailers: HTTPHeaders?, allocator: ByteBufferAllocator) -> ByteBuffer {
+    var buffer = allocator.buffer(capacity: 8)
+    buffer.writeStaticString("0\r\n")
+    if let trailers {
+      for (name, value) in trailers {
+        buffer.writeString(name)
+        buffer.writeStaticString(": ")
+        buffer.writeString(value)
+        buffer.writeStaticString("\r\n")
+      }
+    }
+    buffer.writeStaticString("\r\n")
+    return buffer
+  }
+}
+

@@ -1,0 +1,828 @@
+import NIOCore
+import NIOHTTP1
+import SluiceConfig
+import SluiceCore
+import SluiceFeatures
+
+/// The client side of one HTTP/1.1 connection, and the request path's phases (see
+/// docs/architecture.md): strict head checks → snapshot graph → route → choose backend
+/// (split) → pick endpoint → rewrite headers → forward, streaming both ways → complete
+/// (metrics, access log).
+///
+/// Pipelining is handled here rather than by NIO's `HTTPServerPipelineHandler`: one request is
+/// in flight per connection; parts of pipelined requests wait in `queue`, and reads from the
+/// socket are held while a response is pending, while the upstream is connecting, or while the
+/// upstream cannot take more body bytes (backpressure). Responses therefore stay in order.
+/// NIO's handler costs two `epoll_ctl` calls per proxied request (bench/RESULTS.md).
+final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
+  typealias InboundIn = HTTPServerRequestPart
+  typealias OutboundIn = ByteBuffer
+  typealias OutboundOut = ByteBuffer
+
+  let loop: LoopContext
+  let listenerName: String
+  var listener: ListenerRuntime
+  let limits: ListenerLimits
+  let peerIP: String
+  let peerBytes: [UInt8]
+  var context: ChannelHandlerContext?
+
+  var headsSeen = 0
+  var exchange: Exchange?
+  var queue = CircularBuffer<HTTPServerRequestPart>()
+  var pendingRead = false
+  var closing = false
+  var closed = false
+  var idleTimer: Scheduled<Void>?
+  var headerTimer: Scheduled<Void>?
+
+  init(loop: LoopContext, listener: ListenerRuntime, peerIP: String, peerBytes: [UInt8]) {
+    self.loop = loop
+    self.listenerName = listener.name
+    self.listener = listener
+    self.limits = listener.config.limits
+    self.peerIP = peerIP
+    self.peerBytes = peerBytes
+  }
+
+  var awaitingHead: Bool { exchange == nil && queue.isEmpty && !closing }
+
+  // MARK: - Channel events
+
+  func handlerAdded(context: ChannelHandlerContext) {
+    self.context = context
+    loop.connections[ObjectIdentifier(self)] = self
+    listener.activeConnections.add(1)
+    armIdleTimer()
+  }
+
+  func channelInactive(context: ChannelHandlerContext) {
+    closed = true
+    cancelTimers()
+    if let exchange, !exchange.finished {
+      exchange.timeoutTask?.cancel()
+      if let upstream = exchange.upstream {
+        exchange.upstream = nil
+        upstream.close()
+      }
+      // 499: the client closed the connection before the response was complete (as nginx).
+      finish(exchange, status: exchange.responseStarted ? exchange.status : 499)
+    }
+    exchange = nil
+    queue.removeAll()
+    loop.connections[ObjectIdentifier(self)] = nil
+    listener.activeConnections.add(-1)
+    context.fireChannelInactive()
+  }
+
+  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    if closing && exchange == nil { return }
+    let part = unwrapInboundIn(data)
+    if case .head = part {
+      headsSeen += 1
+      headerTimer?.cancel()
+      headerTimer = nil
+      idleTimer?.cancel()
+      idleTimer = nil
+    }
+    if exchange != nil || !queue.isEmpty {
+      if let exchange, !exchange.requestEnded, queue.isEmpty, case .head = part {
+        // cannot happen with a correct decoder; be safe
+        queue.append(part)
+        return
+      }
+      if let exchange, !exchange.requestEnded, queue.isEmpty {
+        requestPart(part, exchange)
+      } else {
+        queue.append(part)
+      }
+      return
+    }
+    switch part {
+    case .head(let head): startRequest(head)
+    case .body, .end: break  // remains of a request we already answered and are closing
+    }
+  }
+
+  func channelReadComplete(context: ChannelHandlerContext) {
+    if let upstream = exchange?.upstream { upstream.flush() }
+    context.fireChannelReadComplete()
+  }
+
+  func channelWritabilityChanged(context: ChannelHandlerContext) {
+    if context.channel.isWritable, let upstream = exchange?.upstream { upstream.setHoldReads(false) }
+    context.fireChannelWritabilityChanged()
+  }
+
+  func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    if let parserError = error as? HTTPParserError {
+      let answer: GatewayError =
+        parserError == .headerOverflow ? .headersTooLarge : .badRequest("malformed HTTP request: \(parserError)")
+      failConnection(answer)
+    } else {
+      abortConnection()
+    }
+  }
+
+  func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    if case ChannelEvent.inputClosed = event {
+      // Half-close: finish what is in flight, read nothing more.
+      closing = true
+      if exchange == nil && queue.isEmpty { context.close(promise: nil) }
+      return
+    }
+    context.fireUserInboundEventTriggered(event)
+  }
+
+  func read(context: ChannelHandlerContext) {
+    if shouldHoldReads {
+      pendingRead = true
+    } else {
+      context.read()
+    }
+  }
+
+  var shouldHoldReads: Bool {
+    guard let exchange else { return !queue.isEmpty }
+    if exchange.requestEnded || exchange.finished { return true }
+    guard let upstream = exchange.upstream else { return true }
+    return !upstream.isWritable
+  }
+
+  func resumeReadsIfNeeded() {
+    guard pendingRead, !shouldHoldReads, let context else { return }
+    pendingRead = false
+    context.read()
+  }
+
+  // MARK: - Timers
+
+  func armIdleTimer() {
+    guard let context, !closed else { return }
+    idleTimer?.cancel()
+    idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: limits.idleTimeout.timeAmount) {
+      [self] in
+      if self.awaitingHead { self.abortConnection() }
+    }
+  }
+
+  /// Called by `ReadGuard` on the first byte of a request head.
+  func firstHeadByte() {
+    guard let context, headerTimer == nil else { return }
+    idleTimer?.cancel()
+    idleTimer = nil
+    headerTimer = context.eventLoop.assumeIsolated().scheduleTask(in: limits.requestHeaderTimeout.timeAmount) {
+      [self] in
+      self.headerTimer = nil
+      if self.awaitingHead { self.failConnection(.requestTimeout) }
+    }
+  }
+
+  func headTooLarge() {
+    failConnection(.uriTooLong)
+  }
+
+  func cancelTimers() {
+    idleTimer?.cancel()
+    idleTimer = nil
+    headerTimer?.cancel()
+    headerTimer = nil
+  }
+
+  /// Drain (SIGTERM): close now if idle, else after the current response.
+  func drain() {
+    closing = true
+    if exchange == nil && queue.isEmpty { context?.close(promise: nil) }
+  }
+
+  // MARK: - Request head
+
+  func startRequest(_ head: HTTPRequestHead) {
+    let graph = loop.graph
+    if let current = graph.listeners[listenerName] { listener = current }
+    let idHeader = graph.configuration.observability.requestIDHeader
+    var requestID = ""
+    if let incoming = head.headers.first(name: idHeader), Self.isValidRequestID(incoming) {
+      requestID = incoming
+    } else {
+      requestID = loop.random.requestID()
+    }
+    let exchange = Exchange(graph: graph, listener: listener, head: head, requestID: requestID)
+    self.exchange = exchange
+    exchange.clientIP = clientIP(head.headers)
+    if loop.draining { exchange.keepAlive = false }
+
+    if let problem = checkHead(head, exchange) {
+      respondError(problem, exchange)
+      return
+    }
+
+    let request = RouteRequest(method: head.method.rawValue, host: exchange.host, path: exchange.path, headers: head.headers)
+    guard let entry = listener.router.route(request) else {
+      respondError(.noRoute, exchange)
+      return
+    }
+    let route = entry.payload
+    exchange.route = route
+    let target: BackendTarget
+    switch route.target {
+    case .direct(let response):
+      respondDirect(response, exchange)
+      return
+    case .backend(let t):
+      target = t
+    case .split(let choice, let targets):
+      target = targets[choice.pick(roll: loop.random.next())]
+    }
+    exchange.target = target
+    let backend = target.backend
+    let index = backend.picker.pick(hashKey: hashKey(backend.config.loadBalancing, head, exchange), using: &loop.random)
+    let endpoint = backend.endpoints[index]
+    exchange.endpoint = endpoint
+    endpoint.stats.inFlight.wrappingIncrement(ordering: .relaxed)
+    endpoint.stats.requests.wrappingIncrement(ordering: .relaxed)
+    exchange.countedInFlight = true
+    exchange.upstreamHead = upstreamHead(head, exchange, route)
+    dispatch(exchange)
+  }
+
+  /// SECURITY.md rules 1, 2, 5, 7 and the listener limits. Fills `host` and `path`.
+  func checkHead(_ head: HTTPRequestHead, _ exchange: Exchange) -> GatewayError? {
+    if head.method == .CONNECT || head.method == .TRACE { return .methodNotAllowed(head.method.rawValue) }
+    if head.version.major != 1 { return .badRequest("unsupported HTTP version") }
+    if head.uri.utf8.count > limits.maxRequestURIBytes.bytes { return .uriTooLong }
+    if head.headers.count > limits.maxRequestHeaders { return .headersTooLarge }
+    var headBytes = head.uri.utf8.count + 16
+    var hostCount = 0
+    var transferEncoding: String?
+    var contentLength: Int?
+    var expect = false
+    for (name, value) in head.headers {
+      headBytes += name.utf8.count + value.utf8.count + 4
+      switch name.utf8.count {
+      case 4 where name.lowercased() == "host":
+        hostCount += 1
+        exchange.host = value
+      case 6 where name.lowercased() == "expect":
+        if value.lowercased() == "100-continue" { expect = true }
+      case 14 where name.lowercased() == "content-length":
+        contentLength = Int(value)
+      case 17 where name.lowercased() == "transfer-encoding":
+        transferEncoding = (transferEncoding.map { $0 + "," } ?? "") + value
+      default: break
+      }
+    }
+    if headBytes > limits.maxRequestHeaderBytes.bytes { return .headersTooLarge }
+    if hostCount > 1 { return .badRequest("more than one Host header") }
+    if hostCount == 0 && head.version.minor >= 1 { return .badRequest("missing Host header") }
+    if !Self.isValidHost(exchange.host) { return .badRequest("invalid Host header") }
+    if let te = transferEncoding {
+      if head.version.minor == 0 { return .badRequest("Transfer-Encoding is not allowed in HTTP/1.0") }
+      if te.trimmingASCIIWhitespace().lowercased() != "chunked" {
+        return .badRequest("only the chunked transfer coding is accepted")
+      }
+      exchange.hasBody = true
+    } else if let contentLength {
+      if contentLength > limits.maxRequestBodyBytes.bytes { return .bodyTooLarge }
+      exchange.hasBody = contentLength > 0
+    } else if head.headers.contains(name: "content-length") {
+      return .badRequest("invalid Content-Length")
+    }
+    exchange.expectContinue = expect && exchange.hasBody && head.version.minor >= 1
+    switch PathNormalizer.normalize(head.uri) {
+    case .success(let target):
+      exchange.path = target.path
+      exchange.upstreamQuery = target.query
+    case .failure:
+      return .badRequest("invalid request target")
+    }
+    exchange.host = HostName.canonicalHost(exchange.host)
+    return nil
+  }
+
+  static func isValidHost(_ host: String) -> Bool {
+    host.utf8.count <= 1024
+      && host.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "/") && $0 != UInt8(ascii: "\\") && $0 != UInt8(ascii: "@") }
+  }
+
+  static func isValidRequestID(_ id: String) -> Bool {
+    let count = id.utf8.count
+    return count > 0 && count <= 128
+      && id.utf8.allSatisfy {
+        ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) || ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z"))
+          || ($0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z")) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_")
+          || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: ":")
+      }
+  }
+
+  /// The client's address: the peer, or — when the peer is a trusted proxy — the right-most
+  /// untrusted address of `X-Forwarded-For` (SECURITY.md rule 4).
+  func clientIP(_ headers: HTTPHeaders) -> String {
+    guard !listener.config.trustedProxies.isEmpty, listener.isTrustedProxy(peerBytes) else { return peerIP }
+    let values = headers["x-forwarded-for"]
+    guard !values.isEmpty else { return peerIP }
+    let items = values.joined(separator: ",").split(separator: ",").map { $0.trimmingASCIIWhitespace() }
+    for item in items.reversed() {
+      guard let bytes = IPAddress.parse(item) else { return peerIP }
+      if !listener.isTrustedProxy(bytes) { return item }
+    }
+    return items.first ?? peerIP
+  }
+
+  func hashKey(_ policy: LoadBalancingPolicy, _ head: HTTPRequestHead, _ exchange: Exchange) -> String? {
+    guard case .consistentHash(let key) = policy else { return nil }
+    switch key {
+    case .header(let name): return head.headers.first(name: name)
+    case .cookie(let name):
+      for value in head.headers["cookie"] {
+        if let found = Hashing.cookie(name, in: value) { return found }
+      }
+      return nil
+    case .clientIP: return exchange.clientIP
+    }
+  }
+
+  /// The request as it goes upstream: hop-by-hop headers and every header named in
+  /// `Connection` removed first, then the gateway's identity headers set, then the route's
+  /// header edits; framing regenerated.
+  func upstreamHead(_ head: HTTPRequestHead, _ exchange: Exchange, _ route: RouteRuntime) -> HTTPRequestHead {
+    var headers = HTTPHeaders()
+    let connectionTokens = HeaderRules.connectionTokens(head.headers["connection"])
+    let trusted = !listener.config.trustedProxies.isEmpty && listener.isTrustedProxy(peerBytes)
+    let propagateTracing = exchange.graph.configuration.observability.propagateTracing
+    let idHeader = exchange.graph.configuration.observability.requestIDHeader
+    var incomingXFF: [String] = []
+    var originalHost = ""
+    for (name, value) in head.headers {
+      let lower = name.lowercased()
+      if HeaderRules.isHopByHop(lower) || connectionTokens.contains(lower) { continue }
+      switch lower {
+      case "content-length", "expect", idHeader: continue
+      case "host":
+        originalHost = value
+        continue
+      case "x-forwarded-for":
+        if trusted { incomingXFF.append(value) }
+        continue
+      case "x-forwarded-proto", "x-forwarded-host":
+        if !trusted { continue }
+      case "traceparent", "tracestate":
+        if !propagateTracing { continue }
+      default: break
+      }
+      headers.add(name: name, value: value)
+    }
+    let rewrite = route.config.rewrite
+    headers.add(name: "host", value: rewrite?.host ?? originalHost)
+    incomingXFF.append(peerIP)
+    headers.replaceOrAdd(name: "x-forwarded-for", value: incomingXFF.joined(separator: ", "))
+    if !(trusted && headers.contains(name: "x-forwarded-proto")) { headers.add(name: "x-forwarded-proto", value: "http") }
+    if !(trusted && headers.contains(name: "x-forwarded-host")) && !originalHost.isEmpty {
+      headers.add(name: "x-forwarded-host", value: originalHost)
+    }
+    headers.add(name: idHeader, value: exchange.requestID)
+    let mutation = route.config.requestHeaders
+    for name in mutation.remove { headers.remove(name: name) }
+    for pair in mutation.sets { headers.replaceOrAdd(name: pair.name, value: pair.value) }
+    if head.headers.contains(name: "transfer-encoding") {
+      headers.add(name: "transfer-encoding", value: "chunked")
+    } else if let length = head.headers.first(name: "content-length") {
+      headers.add(name: "content-length", value: length)
+    }
+    var path = exchange.path
+    if let rewrite, rewrite.rewritesPath { path = rewrite.apply(to: path) }
+    let uri = exchange.upstreamQuery.map { path + "?" + $0 } ?? path
+    var upstream = HTTPRequestHead(version: .http1_1, method: head.method, uri: uri)
+    upstream.headers = headers
+    return upstream
+  }
+
+  // MARK: - Upstream
+
+  func dispatch(_ exchange: Exchange) {
+    guard let endpoint = exchange.endpoint, let target = exchange.target else { return }
+    if let connection = loop.pool.take(endpoint.key) {
+      target.backend.idleConnections.add(-1)
+      exchange.reusedConnection = true
+      attach(connection, exchange)
+      return
+    }
+    let backend = target.backend
+    loop.pool.connect(endpoint: endpoint, backendName: backend.name, timeout: backend.config.connectTimeout.timeAmount)
+      .assumeIsolated()
+      .whenComplete { [self] result in
+        switch result {
+        case .success(let connection):
+          guard self.exchange === exchange, !exchange.finished, !self.closed else {
+            self.loop.pool.release(connection)
+            if connection.isActive { backend.idleConnections.add(1) }
+            return
+          }
+          exchange.reusedConnection = false
+          self.attach(connection, exchange)
+        case .failure(let error):
+          backend.connectFailures.increment()
+          guard self.exchange === exchange, !exchange.finished else { return }
+          let why: String
+          if case ChannelError.connectTimeout = error {
+            why = "timed out connecting to \(endpoint.key)"
+          } else {
+            why = "cannot connect to \(endpoint.key)"
+          }
+          self.respondError(.badGateway(why), exchange)
+        }
+      }
+  }
+
+  func attach(_ connection: UpstreamConnection, _ exchange: Exchange) {
+    guard let upstreamHead = exchange.upstreamHead, let context else { return }
+    exchange.upstream = connection
+    exchange.target?.backend.activeConnections.add(1)
+    connection.delegate = self
+    connection.setHoldReads(false)
+    exchange.upstreamStartNanos = WallClock.monotonicNanoseconds()
+    if exchange.timeoutTask == nil, let timeout = exchange.route?.config.timeout {
+      exchange.timeoutTask = context.eventLoop.assumeIsolated().scheduleTask(in: timeout.timeAmount) { [self] in
+        self.upstreamTimedOut(exchange)
+      }
+    }
+    connection.write(.head(upstreamHead))
+    if exchange.expectContinue && exchange.bodyReceived == 0 && !exchange.responseStarted {
+      exchange.expectContinue = false
+      context.writeAndFlush(wrapOutboundOut(Self.continueBuffer(context.channel.allocator)), promise: nil)
+    }
+    let buffered = exchange.buffered
+    exchange.buffered = []
+    for part in buffered { forwardPart(part, exchange, connection) }
+    connection.flush()
+    resumeReadsIfNeeded()
+  }
+
+  static func continueBuffer(_ allocator: ByteBufferAllocator) -> ByteBuffer {
+    var b = allocator.buffer(capacity: 25)
+    b.writeStaticString("HTTP/1.1 100 Continue\r\n\r\n")
+    return b
+  }
+
+  /// A body part or end from the client for the current exchange.
+  func requestPart(_ part: HTTPServerRequestPart, _ exchange: Exchange) {
+    switch part {
+    case .head: return
+    case .body(let body):
+      exchange.bodyReceived += body.readableBytes
+      if exchange.bodyReceived > limits.maxRequestBodyBytes.bytes {
+        if let upstream = exchange.upstream {
+          exchange.upstream = nil
+          upstream.close()
+        }
+        if exchange.responseStarted { abortConnection() } else { respondError(.bodyTooLarge, exchange) }
+        return
+      }
+    case .end:
+      exchange.requestEnded = true
+    }
+    if exchange.finished { return }
+    if let upstream = exchange.upstream {
+      forwardPart(part, exchange, upstream)
+      if !upstream.isWritable { upstream.flush() }
+    } else {
+      exchange.buffered.append(part)
+    }
+  }
+
+  func forwardPart(_ part: HTTPServerRequestPart, _ exchange: Exchange, _ upstream: UpstreamConnection) {
+    switch part {
+    case .head: break
+    case .body(let body):
+      exchange.bodyForwarded += body.readableBytes
+      upstream.write(.body(.byteBuffer(body)))
+    case .end(let trailers):
+      upstream.write(.end(trailers), flush: true)
+    }
+  }
+
+  func upstreamTimedOut(_ exchange: Exchange) {
+    guard self.exchange === exchange, !exchange.finished else { return }
+    if let upstream = exchange.upstream {
+      exchange.upstream = nil
+      upstream.close()
+    }
+    if exchange.responseStarted { abortConnection() } else { respondError(.gatewayTimeout, exchange) }
+  }
+
+  func upstreamResponseHead(_ head: HTTPResponseHead) {
+    guard let exchange, let context, !exchange.finished else { return }
+    exchange.upstreamStatus = Int(head.status.code)
+    exchange.status = Int(head.status.code)
+    exchange.responseStarted = true
+    let code = head.status.code
+    exchange.noResponseBody = exchange.isHEAD || code == 204 || code == 304 || code < 200
+    var headers = HTTPHeaders()
+    let connectionTokens = HeaderRules.connectionTokens(head.headers["connection"])
+    var hasLength = false
+    for (name, value) in head.headers {
+      let lower = name.lowercased()
+      if HeaderRules.isHopByHop(lower) || connectionTokens.contains(lower) { continue }
+      if lower == "content-length" {
+        if code == 204 || code == 304 && !exchange.isHEAD { continue }
+        hasLength = true
+      }
+      headers.add(name: name, value: value)
+    }
+    if let mutation = exchange.route?.config.responseHeaders, !mutation.isEmpty {
+      for name in mutation.remove { headers.remove(name: name) }
+      for pair in mutation.sets { headers.replaceOrAdd(name: pair.name, value: pair.value) }
+    }
+    headers.replaceOrAdd(name: exchange.graph.configuration.observability.requestIDHeader, value: exchange.requestID)
+    if !exchange.noResponseBody && !hasLength {
+      if exchange.head.version.minor >= 1 {
+        headers.add(name: "transfer-encoding", value: "chunked")
+        exchange.chunkedResponse = true
+      } else {
+        exchange.keepAlive = false  // HTTP/1.0 client: the body ends when we close
+      }
+    }
+    if !exchange.requestEnded { exchange.keepAlive = false }
+    addConnectionHeader(&headers, exchange)
+    let buffer = ResponseWriter.head(status: head.status, headers: headers, allocator: context.channel.allocator)
+    exchange.bytesOut += buffer.readableBytes
+    context.write(wrapOutboundOut(buffer), promise: nil)
+  }
+
+  func addConnectionHeader(_ headers: inout HTTPHeaders, _ exchange: Exchange) {
+    if !exchange.keepAlive || closing {
+      headers.add(name: "connection", value: "close")
+    } else if exchange.head.version.minor == 0 {
+      headers.add(name: "connection", value: "keep-alive")
+    }
+  }
+
+  func upstreamResponseBody(_ body: ByteBuffer) {
+    guard let exchange, let context, !exchange.finished, !exchange.noResponseBody else { return }
+    let size = body.readableBytes
+    guard size > 0 else { return }
+    exchange.bytesOut += size
+    if exchange.chunkedResponse {
+      context.write(wrapOutboundOut(ResponseWriter.chunkHeader(size: size, allocator: context.channel.allocator)), promise: nil)
+      context.write(wrapOutboundOut(body), promise: nil)
+      var crlf = context.channel.allocator.buffer(capacity: 2)
+      crlf.writeStaticString("\r\n")
+      context.write(wrapOutboundOut(crlf), promise: nil)
+    } else {
+      context.write(wrapOutboundOut(body), promise: nil)
+    }
+    if !context.channel.isWritable {
+      context.flush()
+      exchange.upstream?.setHoldReads(true)
+    }
+  }
+
+  func upstreamReadComplete() {
+    context?.flush()
+  }
+
+  func upstreamWritabilityChanged(writable: Bool) {
+    if writable { resumeReadsIfNeeded() }
+  }
+
+  func upstreamResponseEnd(_ trailers: HTTPHeaders?) {
+    guard let exchange, let context, !exchange.finished else { return }
+    exchange.timeoutTask?.cancel()
+    if exchange.chunkedResponse {
+      let last = ResponseWriter.lastChunk(trailers: trailers, allocator: context.channel.allocator)
+      exchange.bytesOut += last.readableBytes
+      context.write(wrapOutboundOut(last), promise: nil)
+    }
+    if let upstream = exchange.upstream {
+      exchange.upstream = nil
+      exchange.target?.backend.activeConnections.add(-1)
+      if exchange.requestEnded && upstream.reusable {
+        loop.pool.release(upstream)
+        if upstream.isActive { exchange.target?.backend.idleConnections.add(1) }
+      } else {
+        upstream.close()
+      }
+    }
+    finish(exchange, status: exchange.status)
+    responseDone(exchange)
+  }
+
+  func upstreamFailed(_ error: (any Error)?) {
+    guard let exchange, !exchange.finished else { return }
+    let upstream = exchange.upstream
+    exchange.upstream = nil
+    if upstream != nil { exchange.target?.backend.activeConnections.add(-1) }
+    upstream?.close()
+    if exchange.responseStarted {
+      abortConnection()
+      return
+    }
+    // A pooled connection the upstream had just closed: retry once on a new one, if nothing
+    // of the body is lost (the request had no body, or none was sent yet).
+    if exchange.reusedConnection && exchange.retries == 0 && exchange.bodyForwarded == 0
+      && (!exchange.hasBody || exchange.buffered.isEmpty && exchange.bodyReceived == 0)
+    {
+      exchange.retries = 1
+      exchange.timeoutTask?.cancel()
+      exchange.timeoutTask = nil
+      if exchange.requestEnded && !exchange.hasBody {
+        exchange.buffered = [.end(nil)]
+      }
+      dispatch(exchange)
+      return
+    }
+    respondError(.badGateway("upstream closed the connection or sent an invalid response"), exchange)
+  }
+
+  // MARK: - Answers from the gateway
+
+  func respondDirect(_ response: DirectResponse, _ exchange: Exchange) {
+    var headers = HTTPHeaders()
+    for pair in response.headers { headers.add(name: pair.name, value: pair.value) }
+    var body = response.body
+    if response.body == "$echo" {
+      body = echo(exchange)
+      headers.replaceOrAdd(name: "content-type", value: "application/json")
+    } else if !headers.contains(name: "content-type") {
+      headers.add(name: "content-type", value: "text/plain; charset=utf-8")
+    }
+    if let mutation = exchange.route?.config.responseHeaders {
+      for name in mutation.remove { headers.remove(name: name) }
+      for pair in mutation.sets { headers.replaceOrAdd(name: pair.name, value: pair.value) }
+    }
+    writeComplete(status: response.status, headers: headers, body: body, exchange)
+  }
+
+  /// `/echo` of the embedded default config: the request as the gateway received it.
+  func echo(_ exchange: Exchange) -> String {
+    let headers = JSONValue.object(exchange.head.headers.map { ($0.name.lowercased(), .string($0.value)) })
+    return JSONValue.object([
+      ("method", .string(exchange.head.method.rawValue)), ("path", .string(exchange.path)),
+      ("query", exchange.upstreamQuery.map { .string($0) } ?? .null), ("host", .string(exchange.host)),
+      ("client_ip", .string(exchange.clientIP)), ("request_id", .string(exchange.requestID)),
+      ("headers", headers),
+    ]).rendered() + "\n"
+  }
+
+  func respondError(_ error: GatewayError, _ exchange: Exchange) {
+    exchange.error = error
+    if let upstream = exchange.upstream {
+      exchange.upstream = nil
+      exchange.target?.backend.activeConnections.add(-1)
+      upstream.close()
+    }
+    exchange.timeoutTask?.cancel()
+    if exchange.responseStarted {
+      abortConnection()
+      return
+    }
+    if error.closesConnection || (exchange.hasBody && !exchange.requestEnded) { exchange.keepAlive = false }
+    var headers = HTTPHeaders()
+    headers.add(name: "content-type", value: "application/json")
+    if case .unavailable = error { headers.add(name: "retry-after", value: "1") }
+    writeComplete(status: error.status, headers: headers, body: error.jsonBody(requestID: exchange.requestID), exchange)
+  }
+
+  func writeComplete(status: Int, headers: HTTPHeaders, body: String, _ exchange: Exchange) {
+    guard let context else { return }
+    var headers = headers
+    headers.replaceOrAdd(name: exchange.graph.configuration.observability.requestIDHeader, value: exchange.requestID)
+    headers.add(name: "content-length", value: String(body.utf8.count))
+    if !exchange.requestEnded && exchange.hasBody { exchange.keepAlive = false }
+    addConnectionHeader(&headers, exchange)
+    var buffer = ResponseWriter.head(status: HTTPResponseStatus(statusCode: status), headers: headers, allocator: context.channel.allocator)
+    if !exchange.isHEAD { buffer.writeString(body) }
+    exchange.status = status
+    exchange.responseStarted = true
+    exchange.bytesOut += buffer.readableBytes
+    context.write(wrapOutboundOut(buffer), promise: nil)
+    finish(exchange, status: status)
+    responseDone(exchange)
+  }
+
+  /// A framing or timeout error on the connection itself: answer (when no response started)
+  /// and close. Nothing more is read from this connection.
+  func failConnection(_ error: GatewayError) {
+    guard let context, !closed else { return }
+    closing = true
+    queue.removeAll()
+    if let exchange, !exchange.finished {
+      exchange.keepAlive = false
+      respondError(error, exchange)
+      return
+    }
+    if exchange != nil {
+      abortConnection()
+      return
+    }
+    let graph = loop.graph
+    let requestID = loop.random.requestID()
+    var headers = HTTPHeaders()
+    headers.add(name: "content-type", value: "application/json")
+    headers.add(name: graph.configuration.observability.requestIDHeader, value: requestID)
+    let body = error.jsonBody(requestID: requestID)
+    headers.add(name: "content-length", value: String(body.utf8.count))
+    headers.add(name: "connection", value: "close")
+    var buffer = ResponseWriter.head(status: HTTPResponseStatus(statusCode: error.status), headers: headers, allocator: context.channel.allocator)
+    buffer.writeString(body)
+    listener.unrouted.record(status: error.status)
+    var record = AccessLogRecord()
+    record.timeMilliseconds = WallClock.nowMilliseconds()
+    record.requestID = requestID
+    record.clientIP = peerIP
+    record.status = error.status
+    record.error = error.code
+    record.bytesOut = buffer.readableBytes
+    loop.accessLog.append(record)
+    context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in
+      context.close(promise: nil)
+    }
+  }
+
+  func abortConnection() {
+    guard let context, !closed else { return }
+    closing = true
+    context.close(promise: nil)
+  }
+
+  // MARK: - Completion
+
+  /// Metrics and the access log line. Runs once per exchange, on the event loop.
+  func finish(_ exchange: Exchange, status: Int) {
+    guard !exchange.finished else { return }
+    exchange.finished = true
+    exchange.timeoutTask?.cancel()
+    if exchange.countedInFlight, let endpoint = exchange.endpoint {
+      endpoint.stats.inFlight.wrappingDecrement(ordering: .relaxed)
+    }
+    let now = WallClock.monotonicNanoseconds()
+    let micros = Int((now &- exchange.startNanos) / 1000)
+    var upstreamMicros: Int?
+    if exchange.upstreamStartNanos > 0 {
+      upstreamMicros = Int((now &- exchange.upstreamStartNanos) / 1000)
+    }
+    if let target = exchange.target {
+      target.requests.record(status: status)
+      target.duration.observe(microseconds: micros)
+      if let upstreamMicros, exchange.upstreamStatus != nil { target.backend.upstreamDuration.observe(microseconds: upstreamMicros) }
+    } else if let route = exchange.route {
+      route.directCounters.record(status: status)
+      route.directDuration.observe(microseconds: micros)
+    } else {
+      exchange.listener.unrouted.record(status: status)
+    }
+    guard loop.accessLog.sink != nil else { return }
+    var record = AccessLogRecord()
+    record.timeMilliseconds = exchange.startWall
+    record.requestID = exchange.requestID
+    record.clientIP = exchange.clientIP
+    record.method = exchange.head.method.rawValue
+    record.host = exchange.host
+    record.path = exchange.path.isEmpty ? String(exchange.head.uri.prefix(256)) : exchange.path
+    record.protocol = exchange.head.version.minor == 0 ? "HTTP/1.0" : "HTTP/1.1"
+    record.status = status
+    record.route = exchange.route?.name
+    record.backend = exchange.target?.backend.name
+    record.endpoint = exchange.endpoint?.key
+    record.upstreamStatus = exchange.upstreamStatus
+    record.bytesIn = exchange.bodyReceived
+    record.bytesOut = exchange.bytesOut
+    record.durationMicroseconds = micros
+    record.upstreamDurationMicroseconds = upstreamMicros
+    record.retries = exchange.retries
+    record.error = exchange.error?.code
+    loop.accessLog.append(record)
+  }
+
+  /// The response is written: close, or go on with the next (possibly pipelined) request.
+  func responseDone(_ exchange: Exchange) {
+    guard let context else { return }
+    self.exchange = nil
+    if !exchange.keepAlive || closing {
+      closing = true
+      context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)))
+        .assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+      return
+    }
+    context.flush()
+    while self.exchange == nil, let part = queue.popFirst() {
+      switch part {
+      case .head(let head): startRequest(head)
+      case .body, .end: break
+      }
+      while let current = self.exchange, !current.requestEnded, !current.finished, let next = queue.first {
+        if case .head = next { break }
+        _ = queue.popFirst()
+        requestPart(next, current)
+      }
+    }
+    if self.exchange == nil && queue.isEmpty && !closing {
+      armIdleTimer()
+    }
+    resumeReadsIfNeeded()
+  }
+}
+
+extension ConfigDuration {
+  var timeAmount: TimeAmount { .nanoseconds(nanoseconds) }
+}
