@@ -87,6 +87,15 @@ public struct DirectResponse: Sendable, Hashable {
   public var status: Int
   public var body: String
   public var headers: [HeaderPair]
+  /// `echo: true`: answer with the request as the gateway saw it, as JSON (for debugging).
+  public var echo = false
+
+  public init(status: Int, body: String, headers: [HeaderPair], echo: Bool = false) {
+    self.status = status
+    self.body = body
+    self.headers = headers
+    self.echo = echo
+  }
 }
 
 public enum RouteAction: Sendable {

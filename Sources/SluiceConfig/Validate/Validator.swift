@@ -526,11 +526,15 @@ struct Validator {
 
   mutating func directResponse(_ node: YNode, _ what: String) -> DirectResponse {
     var out = DirectResponse(status: 200, body: "", headers: [])
-    guard let m = reader.mapping(node, "\(what).direct_response", known: ["status", "body", "headers"]) else {
+    guard let m = reader.mapping(node, "\(what).direct_response", known: ["status", "body", "headers", "echo"]) else {
       return out
     }
     if let n = m["status"]?.value, let v = reader.int(n, "direct_response.status", min: 200, max: 599) { out.status = v }
     if let n = m["body"]?.value, let text = reader.string(n, "direct_response.body") { out.body = text }
+    if let n = m["echo"]?.value, let echo = reader.bool(n, "direct_response.echo") {
+      out.echo = echo
+      if echo && m["body"] != nil { reader.error(n.location, "direct_response: use either body or echo: true") }
+    }
     if let n = m["headers"]?.value, let pairs = reader.stringMap(n, "direct_response.headers") {
       for (name, value, loc) in pairs {
         if !HeaderRules.isToken(name) || HeaderRules.isHopByHop(name) || name.lowercased() == "content-length" {

@@ -95,6 +95,16 @@ public final class LoopContexts: @unchecked Sendable {
     return EventLoopFuture.andAllSucceed(futures, on: contexts[0].eventLoop)
   }
 
+  /// Points every loop's access log at a new sink (after flushing to the old one).
+  public func setSink(_ sink: (any AccessLogSink)?) {
+    for b in bound {
+      b.eventLoop.execute {
+        b.value.accessLog.flush()
+        b.value.accessLog.sink = sink
+      }
+    }
+  }
+
   /// Starts draining: idle keep-alive connections close now, busy ones after their response.
   public func beginDrain() -> EventLoopFuture<Void> {
     let futures = bound.map { b in

@@ -640,7 +640,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     var headers = HTTPHeaders()
     for pair in response.headers { headers.add(name: pair.name, value: pair.value) }
     var body = response.body
-    if response.body == "$echo" {
+    if response.echo {
       body = echo(exchange)
       headers.replaceOrAdd(name: "content-type", value: "application/json")
     } else if !headers.contains(name: "content-type") {

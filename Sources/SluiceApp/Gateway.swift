@@ -1,0 +1,330 @@
+import Atomics
+import Dispatch
+import NIOCore
+import NIOPosix
+import SluiceAdapters
+import SluiceConfig
+import SluiceCore
+import SluiceFeatures
+import SluiceProxy
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Musl)
+  import Musl
+#endif
+
+/// The composition root of `sluice serve`: loads the config, builds the event loops, binds the
+/// listeners and the admin API, and runs the control plane (reload on SIGHUP, POST /reload and
+/// file change; drain on SIGTERM/SIGINT). Control-plane work runs on one serial queue, never on
+/// an event loop.
+public final class Gateway: @unchecked Sendable {
+  // Safe: mutable state below is only touched on `control` (a serial queue), except the
+  // atomics and the immutable `let`s.
+  public struct Options: Sendable {
+    public var configPath: String?
+    public init(configPath: String?) { self.configPath = configPath }
+  }
+
+  let options: Options
+  let control = DispatchQueue(label: "sluice.control")
+  let state = PersistentState()
+  let ready = ManagedAtomic<Bool>(false)
+  let draining = ManagedAtomic<Bool>(false)
+  let done = DispatchSemaphore(value: 0)
+
+  var group: MultiThreadedEventLoopGroup?
+  var contexts: LoopContexts?
+  var graph: RuntimeGraph?
+  var listenerChannels: [String: (address: HostPort, channel: any Channel)] = [:]
+  var adminChannel: (any Channel)?
+  var sink: FileLogWriter?
+  var sinkOutput: AccessLogOutput = .none
+  var watcher: FileWatcher?
+  var signalSources: [any DispatchSourceSignal] = []
+  let reloadSuccess: Counter
+  let reloadFailure: Counter
+  var exitCode: Int32 = 0
+
+  public init(options: Options) {
+    self.options = options
+    let metrics = state.metrics
+    reloadSuccess = metrics.counter(
+      "sluice_config_reloads_total", help: "Configuration reloads by result.", labels: [("result", "success")])
+    reloadFailure = metrics.counter(
+      "sluice_config_reloads_total", help: "Configuration reloads by result.", labels: [("result", "failure")])
+    metrics.gauge("sluice_build_info", help: "Build information.", labels: [("version", BuildInfo.version)]).set(1)
+  }
+
+  var fileName: String { options.configPath ?? EmbeddedConfig.fileName }
+
+  func loadConfig() -> LoadResult {
+    let env = ProcessFiles.environment()
+    if let path = options.configPath { return ConfigLoader.load(file: path, environment: env) }
+    return ConfigLoader.load(text: EmbeddedConfig.yaml, file: EmbeddedConfig.fileName, environment: env)
+  }
+
+  /// Runs until drained. Returns the process exit code (SPEC section 1).
+  public func run() -> Int32 {
+    let result = loadConfig()
+    for diagnostic in result.diagnostics { printError(diagnostic.description) }
+    guard let config = result.configuration else {
+      printError("sluice: the configuration is invalid (\(result.errors.count) error(s))")
+      return 1
+    }
+    let graph = Compiler.compile(config, state: state)
+    let loops = config.runtime.eventLoops ?? System.coreCount
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: loops)
+    self.group = group
+    let sink = makeSink(config.observability.accessLogOutput)
+    self.sink = sink
+    sinkOutput = config.observability.accessLogOutput
+    let contexts = LoopContexts(group: group, graph: graph, sink: sink)
+    self.contexts = contexts
+    self.graph = graph
+    registerCollectors()
+
+    for listener in config.listeners {
+      do {
+        let channel = try ListenerServer.bind(listener, group: group, contexts: contexts).wait()
+        listenerChannels[listener.name] = (listener.listen, channel)
+      } catch {
+        printError("sluice: cannot listen on \(listener.listen) for listener '\(listener.name)': \(Self.describe(error))")
+        try? group.syncShutdownGracefully()
+        return 2
+      }
+    }
+    if let admin = config.admin.listen {
+      do {
+        adminChannel = try AdminServer.bind(host: admin.host, port: admin.port, group: group, control: self).wait()
+      } catch {
+        printError("sluice: cannot listen on \(admin) for the admin API: \(Self.describe(error))")
+        try? group.syncShutdownGracefully()
+        return 2
+      }
+    }
+    ready.store(true, ordering: .relaxed)
+    Log.info(
+      "sluice started",
+      [
+        ("version", BuildInfo.version), ("config", fileName), ("event_loops", String(loops)),
+        ("listeners", config.listeners.map { "\($0.name)=\($0.listen)" }.joined(separator: ",")),
+        ("admin", config.admin.listen?.description ?? "off"),
+      ])
+    installSignals()
+    if let path = options.configPath {
+      watcher = FileWatcher(path: path, queue: control) { [weak self] in
+        guard let self else { return }
+        _ = self.reloadNow(trigger: "file change")
+      }
+    }
+    done.wait()
+    return exitCode
+  }
+
+  func makeSink(_ output: AccessLogOutput) -> FileLogWriter? {
+    switch output {
+    case .none: return nil
+    case .stdout: return FileLogWriter(fd: 1, ownsFD: false)
+    case .stderr: return FileLogWriter(fd: 2, ownsFD: false)
+    case .file(let path):
+      if let writer = FileLogWriter.open(path: path) { return writer }
+      Log.error("cannot open the access log file; access logging is off", [("path", path)])
+      return nil
+    }
+  }
+
+  func registerCollectors() {
+    state.metrics.addCollector { [weak self] in
+      let dropped = self?.sink?.droppedLines ?? 0
+      return "# HELP sluice_access_log_dropped_lines_total Access log lines dropped because the output was too slow.\n"
+        + "# TYPE sluice_access_log_dropped_lines_total counter\nsluice_access_log_dropped_lines_total \(dropped)\n"
+        + ProcessMetrics.render()
+    }
+  }
+
+  func installSignals() {
+    for sig in [SIGHUP, SIGTERM, SIGINT] { signal(sig, SIG_IGN) }
+    signal(SIGPIPE, SIG_IGN)
+    for sig in [SIGHUP, SIGTERM, SIGINT] {
+      let source = DispatchSource.makeSignalSource(signal: sig, queue: control)
+      source.setEventHandler { [weak self] in
+        guard let self else { return }
+        if sig == SIGHUP {
+          _ = self.reloadNow(trigger: "SIGHUP")
+        } else {
+          self.drainAndExit(signal: sig == SIGTERM ? "SIGTERM" : "SIGINT")
+        }
+      }
+      source.resume()
+      signalSources.append(source)
+    }
+  }
+
+  // MARK: - Reload
+
+  /// Loads, validates and compiles the config source, then swaps it in atomically on every
+  /// event loop. On any error the running config stays. Runs on `control`.
+  func reloadNow(trigger: String) -> (status: Int, body: String) {
+    guard !draining.load(ordering: .relaxed), let group, let contexts, let old = graph else {
+      return (503, "{\"result\":\"failure\",\"errors\":[\"draining\"]}\n")
+    }
+    watcher?.markSeen()
+    let result = loadConfig()
+    guard let config = result.configuration else {
+      reloadFailure.increment()
+      for diagnostic in result.errors {
+        Log.error("config reload rejected", [("trigger", trigger), ("error", diagnostic.description)])
+      }
+      let errors = JSONValue.array(result.errors.map { .string($0.description) })
+      return (
+        400,
+        JSONValue.object([("result", .string("failure")), ("errors", errors), ("generation", .int(old.generation))]).rendered() + "\n"
+      )
+    }
+    var notes: [String] = []
+    if config.runtime.eventLoops != old.configuration.runtime.eventLoops {
+      notes.append("runtime.event_loops changes at the next restart")
+    }
+    if config.admin.listen != old.configuration.admin.listen {
+      notes.append("admin.listen changes at the next restart")
+    }
+    // Bind listeners that are new or moved before the swap, so a bind error rejects the reload.
+    var newChannels: [String: (HostPort, any Channel)] = [:]
+    for listener in config.listeners where listenerChannels[listener.name]?.address != listener.listen {
+      do {
+        newChannels[listener.name] = (listener.listen, try ListenerServer.bind(listener, group: group, contexts: contexts).wait())
+      } catch {
+        for (_, (_, channel)) in newChannels { try? channel.close().wait() }
+        reloadFailure.increment()
+        let message = "cannot listen on \(listener.listen) for listener '\(listener.name)': \(Self.describe(error))"
+        Log.error("config reload rejected", [("trigger", trigger), ("error", message)])
+        return (400, JSONValue.object([("result", .string("failure")), ("errors", .array([.string(message)]))]).rendered() + "\n")
+      }
+    }
+    let graph = Compiler.compile(config, state: state)
+    if config.observability.accessLogOutput != sinkOutput {
+      sinkOutput = config.observability.accessLogOutput
+      let newSink = makeSink(sinkOutput)
+      sink?.sync()
+      sink = newSink
+      contexts.setSink(newSink)
+    }
+    try? contexts.install(graph).wait()
+    self.graph = graph
+    var removed: [String] = []
+    for (name, entry) in listenerChannels {
+      let keep = config.listeners.contains { $0.name == name && $0.listen == entry.address }
+      if !keep {
+        entry.channel.close(promise: nil)
+        listenerChannels[name] = nil
+        if newChannels[name] == nil { removed.append(name) }
+      }
+    }
+    for (name, (address, channel)) in newChannels { listenerChannels[name] = (address, channel) }
+    reloadSuccess.increment()
+    let oldBackends = Set(old.backendOrder)
+    let newBackends = Set(graph.backendOrder)
+    let summary = JSONValue.object([
+      ("result", .string("success")),
+      ("generation", .int(graph.generation)),
+      ("trigger", .string(trigger)),
+      ("listeners", .int(config.listeners.count)),
+      ("routes", .int(config.listeners.reduce(0) { $0 + $1.routes.count })),
+      ("backends_added", .array(newBackends.subtracting(oldBackends).sorted().map { .string($0) })),
+      ("backends_removed", .array(oldBackends.subtracting(newBackends).sorted().map { .string($0) })),
+      ("listeners_added_or_moved", .array(newChannels.keys.sorted().map { .string($0) })),
+      ("listeners_removed", .array(removed.sorted().map { .string($0) })),
+      ("notes", .array(notes.map { .string($0) })),
+    ])
+    Log.info("config reloaded", [("trigger", trigger), ("generation", String(graph.generation))])
+    for note in notes { Log.warning(note) }
+    return (200, summary.rendered() + "\n")
+  }
+
+  // MARK: - Drain
+
+  func drainAndExit(signal name: String) {
+    guard !draining.exchange(true, ordering: .relaxed), let group, let contexts else { return }
+    ready.store(false, ordering: .relaxed)
+    let timeout = graph?.configuration.runtime.drainTimeout ?? .seconds(15)
+    Log.info("draining", [("signal", name), ("drain_timeout", timeout.description)])
+    watcher?.stop()
+    for (_, entry) in listenerChannels { try? entry.channel.close().wait() }
+    listenerChannels = [:]
+    try? contexts.beginDrain().wait()
+    let deadline = WallClock.monotonicNanoseconds() + UInt64(max(0, timeout.nanoseconds))
+    var open = (try? contexts.openConnections().wait()) ?? 0
+    while open > 0 && WallClock.monotonicNanoseconds() < deadline {
+      usleep(20_000)
+      open = (try? contexts.openConnections().wait()) ?? 0
+    }
+    if open > 0 { Log.warning("drain timeout: closing connections still open", [("open", String(open))]) }
+    try? contexts.flushLogs().wait()
+    sink?.sync()
+    try? adminChannel?.close().wait()
+    try? group.syncShutdownGracefully()
+    Log.info("stopped")
+    exitCode = 0
+    done.signal()
+  }
+
+  func printError(_ text: String) {
+    let line = text + "\n"
+    line.withCString { _ = write(2, $0, strlen($0)) }
+  }
+
+  static func describe(_ error: any Error) -> String {
+    if let io = error as? IOError {
+      return String(cString: strerror(io.errnoCode)).lowercased()
+    }
+    return "\(error)"
+  }
+}
+
+extension Gateway: AdminControl {
+  public var isReady: Bool { ready.load(ordering: .relaxed) && !draining.load(ordering: .relaxed) }
+
+  public var adminToken: String? { control.sync { graph?.configuration.admin.token } }
+
+  public func metricsText() -> String { state.metrics.render() }
+
+  public func configJSON() -> String {
+    guard let config = control.sync(execute: { graph?.configuration }) else { return "{}" }
+    return ConfigJSON.render(config).rendered(pretty: true) + "\n"
+  }
+
+  public func backendsJSON(_ done: @escaping @Sendable (String) -> Void) {
+    control.async {
+      guard let graph = self.graph, let contexts = self.contexts else { return done("{\"backends\":[]}\n") }
+      let idle = (try? contexts.idleUpstreamConnections().wait()) ?? [:]
+      let backends: [JSONValue] = graph.backendOrder.compactMap { name in
+        guard let backend = graph.backends[name] else { return nil }
+        let endpoints: [JSONValue] = backend.endpoints.map { endpoint in
+          .object([
+            ("address", .string(endpoint.key)), ("healthy", .bool(true)), ("ejected", .bool(false)),
+            ("in_flight", .int(endpoint.stats.inFlight.load(ordering: .relaxed))),
+            ("requests", .int(endpoint.stats.requests.load(ordering: .relaxed))),
+            ("idle_connections", .int(idle[endpoint.key] ?? 0)),
+          ])
+        }
+        let inFlight = backend.endpoints.reduce(0) { $0 + $1.stats.inFlight.load(ordering: .relaxed) }
+        return .object([
+          ("name", .string(name)), ("protocol", .string(backend.config.protocol)),
+          ("load_balancing", .string(backend.config.loadBalancing.description)),
+          ("circuit", .string("closed")), ("in_flight", .int(inFlight)), ("queued", .int(0)),
+          ("healthy_endpoints", .int(backend.endpoints.count)),
+          ("endpoints", .array(endpoints)),
+        ])
+      }
+      done(JSONValue.object([("generation", .int(graph.generation)), ("backends", .array(backends))]).rendered(pretty: true) + "\n")
+    }
+  }
+
+  public func reload(_ done: @escaping @Sendable (Int, String) -> Void) {
+    control.async {
+      let (status, body) = self.reloadNow(trigger: "POST /reload")
+      done(status, body)
+    }
+  }
+}

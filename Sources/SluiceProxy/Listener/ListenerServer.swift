@@ -1,0 +1,66 @@
+import Atomics
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import SluiceConfig
+import SluiceCore
+
+/// Binds one listener. Each accepted connection gets, on its own event loop: a `ReadGuard`,
+/// NIO's HTTP/1 request decoder with the listener's header limits, and a `ServerHandler` tied
+/// to that loop's `LoopContext`.
+public enum ListenerServer {
+  public static func bind(
+    _ config: ListenerConfig, group: any EventLoopGroup, contexts: LoopContexts
+  ) -> EventLoopFuture<any Channel> {
+    let open = ManagedAtomic<Int>(0)
+    let name = config.name
+    let bootstrap = ServerBootstrap(group: group)
+      .serverChannelOption(.backlog, value: 1024)
+      .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+      .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+      .childChannelOption(.maxMessagesPerRead, value: 4)
+      .childChannelInitializer { channel in
+        channel.eventLoop.makeCompletedFuture {
+          guard let loop = contexts.context(for: channel.eventLoop),
+            let listener = loop.graph.listeners[name]
+          else {
+            throw ChannelError.ioOnClosedChannel
+          }
+          let limits = listener.config.limits
+          // max_connections: refuse beyond the limit by closing at once (HAProxy maxconn).
+          if open.loadThenWrappingIncrement(ordering: .relaxed) >= limits.maxConnections {
+            open.wrappingDecrement(ordering: .relaxed)
+            throw ChannelError.ioOnClosedChannel
+          }
+          channel.closeFuture.whenComplete { _ in open.wrappingDecrement(ordering: .relaxed) }
+          let (peerIP, peerBytes) = Self.peer(channel.remoteAddress)
+          var decoderLimits = NIOHTTPDecoderLimitConfiguration()
+          decoderLimits.maxHeaderListSize = limits.maxRequestHeaderBytes.bytes
+          decoderLimits.maxHeaderFieldSize = limits.maxRequestHeaderBytes.bytes
+          decoderLimits.maxHeaderFieldCount = limits.maxRequestHeaders + 1
+          let readGuard = ReadGuard(maxHeadBytes: limits.maxRequestURIBytes.bytes + limits.maxRequestHeaderBytes.bytes + 1024)
+          let server = ServerHandler(loop: loop, listener: listener, peerIP: peerIP, peerBytes: peerBytes)
+          readGuard.server = server
+          let sync = channel.pipeline.syncOperations
+          try sync.addHandler(readGuard)
+          try sync.addHandler(
+            ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: decoderLimits)))
+          try sync.addHandler(server)
+        }
+      }
+    let address = config.listen
+    return bootstrap.bind(host: address.host, port: address.port)
+  }
+
+  static func peer(_ address: SocketAddress?) -> (String, [UInt8]) {
+    guard let address, let ip = address.ipAddress else { return ("unknown", []) }
+    var text = ip
+    var bytes = IPAddress.parse(ip) ?? []
+    // IPv4-mapped IPv6 peers are shown and matched as IPv4
+    if text.hasPrefix("::ffff:"), let v4 = IPAddress.parse(String(text.dropFirst(7))) {
+      text = String(text.dropFirst(7))
+      bytes = v4
+    }
+    return (text, bytes)
+  }
+}
