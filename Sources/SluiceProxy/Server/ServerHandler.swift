@@ -120,6 +120,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
         parserError == .headerOverflow ? .headersTooLarge : .badRequest("malformed HTTP request: \(parserError)")
       failConnection(answer)
     } else {
+      if Log.enabled(.debug) { Log.debug("client connection error", [("error", "\(error)")]) }
       abortConnection()
     }
   }
@@ -572,8 +573,10 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
       context.write(wrapOutboundOut(body), promise: nil)
     }
     if !context.channel.isWritable {
-      context.flush()
+      // Hold upstream reads *before* flushing: the flush may drain the buffer and make the
+      // channel writable again at once, and that change must be able to lift the hold.
       exchange.upstream?.setHoldReads(true)
+      context.flush()
     }
   }
 
@@ -609,6 +612,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
 
   func upstreamFailed(_ error: (any Error)?) {
     guard let exchange, !exchange.finished else { return }
+    if Log.enabled(.debug) { Log.debug("upstream failed", [("error", error.map { "\($0)" } ?? "closed"), ("request_id", exchange.requestID)]) }
     let upstream = exchange.upstream
     exchange.upstream = nil
     if upstream != nil { exchange.target?.backend.activeConnections.add(-1) }
