@@ -8,7 +8,10 @@ struct Reader {
 
   init(file: String) { self.file = file }
 
+  /// One error per place: a value that already failed (say, a missing `${env:…}`) is not
+  /// reported again by the checks that read it afterwards.
   mutating func error(_ at: SourceLocation, _ message: String) {
+    if diagnostics.contains(where: { $0.severity == .error && $0.line == at.line && $0.column == at.column }) { return }
     diagnostics.append(Diagnostic(file: file, line: at.line, column: at.column, message: message))
   }
 

@@ -1,0 +1,174 @@
+"""Admin API, reload (SIGHUP, POST /reload, file change) and drain on SIGTERM."""
+import json
+import os
+import signal
+import threading
+import time
+
+import requests
+
+from conftest import simple_config
+
+
+def test_admin_endpoints(gateway, upstream):
+    up = upstream()
+    gw = gateway(simple_config(up.address))
+    assert requests.get(gw.admin("/healthz")).text == "ok\n"
+    assert requests.get(gw.admin("/readyz")).status_code == 200
+    requests.get(gw.url("/x"))
+    metrics = requests.get(gw.admin("/metrics"))
+    assert metrics.headers["content-type"].startswith("text/plain; version=0.0.4")
+    text = metrics.text
+    for name in ["sluice_http_requests_total", "sluice_http_request_duration_seconds_bucket",
+                 "sluice_upstream_request_duration_seconds_bucket", "sluice_active_connections",
+                 "sluice_upstream_connections", "sluice_upstream_connect_failures_total",
+                 "sluice_config_reloads_total", "sluice_build_info", "process_resident_memory_bytes",
+                 "process_cpu_seconds_total", "process_open_fds"]:
+        assert name in text, name
+    assert 'sluice_http_requests_total{listener="public",route="main",backend="svc",code="200"} 1' in text
+    assert 'le="0.001"' in text and 'le="2.048"' in text and 'le="+Inf"' in text
+    config = requests.get(gw.admin("/config")).json()
+    limits = config["listeners"][0]["limits"]
+    assert limits["max_request_header_bytes"] == "32KiB" and limits["request_header_timeout"] == "10s"
+    assert config["backends"]["svc"]["connect_timeout"] == "2s"
+    backends = requests.get(gw.admin("/backends")).json()
+    b = backends["backends"][0]
+    assert b["name"] == "svc" and b["circuit"] == "closed" and b["endpoints"][0]["address"] == up.address
+    assert b["endpoints"][0]["healthy"] is True
+    assert requests.get(gw.admin("/nope")).status_code == 404
+    assert requests.delete(gw.admin("/config")).status_code == 405
+
+
+def test_admin_token_and_redaction(gateway, upstream):
+    up = upstream()
+    cfg = simple_config(up.address).replace(
+        "admin: { listen: 127.0.0.1:{{ADMIN_PORT}} }",
+        "admin: { listen: 127.0.0.1:{{ADMIN_PORT}}, token: '${env:TEST_ADMIN_TOKEN}' }")
+    gw = gateway(cfg, env={"TEST_ADMIN_TOKEN": "s3cr3t-t0ken"})
+    assert requests.get(gw.admin("/healthz")).status_code == 200
+    assert requests.get(gw.admin("/readyz")).status_code == 200
+    r = requests.get(gw.admin("/metrics"))
+    assert r.status_code == 401 and "bearer" in r.headers["www-authenticate"].lower()
+    assert requests.get(gw.admin("/config"), headers={"authorization": "Bearer wrong"}).status_code == 401
+    r = requests.get(gw.admin("/config"), headers={"authorization": "Bearer s3cr3t-t0ken"})
+    assert r.status_code == 200 and r.json()["admin"]["token"] == "<redacted>"
+    assert "s3cr3t" not in r.text
+    assert "s3cr3t" not in gw.stderr_text() + gw.stdout_text()
+
+
+ROUTE_A = "      - { name: extra, match: { path: /v }, direct_response: { status: 200, body: 'version-a' } }\n"
+ROUTE_B = "      - { name: extra, match: { path: /v }, direct_response: { status: 200, body: 'version-b' } }\n"
+
+
+def test_reload_on_sighup_and_post(gateway, upstream):
+    up = upstream()
+    gw = gateway(simple_config(up.address, routes_extra=ROUTE_A))
+    assert requests.get(gw.url("/v")).text == "version-a"
+    gw.write_config(simple_config(up.address, routes_extra=ROUTE_B))
+    gw.proc.send_signal(signal.SIGHUP)
+    deadline = time.time() + 5
+    while time.time() < deadline and requests.get(gw.url("/v")).text != "version-b":
+        time.sleep(0.05)
+    assert requests.get(gw.url("/v")).text == "version-b"
+    gw.write_config(simple_config(up.address, routes_extra=ROUTE_A))
+    r = requests.post(gw.admin("/reload"))
+    assert r.status_code == 200 and r.json()["result"] == "success"
+    assert requests.get(gw.url("/v")).text == "version-a"
+    assert 'sluice_config_reloads_total{result="success"}' in requests.get(gw.admin("/metrics")).text
+
+
+def test_invalid_reload_keeps_old_config(gateway, upstream):
+    up = upstream()
+    gw = gateway(simple_config(up.address, routes_extra=ROUTE_A))
+    gw.write_config(simple_config(up.address, routes_extra=ROUTE_B).replace("backend: svc", "backend: missing"))
+    r = requests.post(gw.admin("/reload"))
+    assert r.status_code == 400
+    body = r.json()
+    assert body["result"] == "failure" and any("missing" in e and ":" in e for e in body["errors"])
+    assert requests.get(gw.url("/v")).text == "version-a"
+    assert requests.get(gw.url("/x")).status_code == 200
+    assert 'sluice_config_reloads_total{result="failure"} 1' in requests.get(gw.admin("/metrics")).text
+    assert "config reload rejected" in gw.stderr_text()
+
+
+def test_reload_on_file_change(gateway, upstream):
+    up = upstream()
+    gw = gateway(simple_config(up.address, routes_extra=ROUTE_A))
+    time.sleep(0.6)
+    gw.write_config(simple_config(up.address, routes_extra=ROUTE_B))
+    deadline = time.time() + 5
+    while time.time() < deadline and requests.get(gw.url("/v")).text != "version-b":
+        time.sleep(0.1)
+    assert requests.get(gw.url("/v")).text == "version-b"
+
+
+def test_reload_under_load_loses_nothing(gateway, upstream):
+    up = upstream()
+    gw = gateway(simple_config(up.address, routes_extra=ROUTE_A).replace("output: stdout", "output: none"))
+    failures, done = [], threading.Event()
+    counts = [0] * 4
+
+    def client(i):
+        with requests.Session() as s:
+            while not done.is_set():
+                try:
+                    r = s.get(gw.url("/load"), timeout=5)
+                    if r.status_code != 200:
+                        failures.append(r.status_code)
+                    counts[i] += 1
+                except requests.RequestException as e:
+                    failures.append(repr(e))
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for n in range(6):
+        time.sleep(0.25)
+        gw.write_config(simple_config(up.address, routes_extra=ROUTE_B if n % 2 == 0 else ROUTE_A).replace(
+            "output: stdout", "output: none"))
+        assert requests.post(gw.admin("/reload")).status_code == 200
+    time.sleep(0.25)
+    done.set()
+    for t in threads:
+        t.join()
+    assert failures == [] and sum(counts) > 100, (failures[:5], counts)
+
+
+def test_sigterm_drains_in_flight_request(gateway, upstream):
+    def handler(req):
+        if req.target == "/slow":
+            time.sleep(1.0)
+        return 200, [], b"finished"
+
+    up = upstream(handler)
+    gw = gateway(simple_config(up.address))
+    result = {}
+
+    def slow():
+        result["r"] = requests.get(gw.url("/slow"), timeout=10)
+
+    t = threading.Thread(target=slow)
+    t.start()
+    time.sleep(0.3)
+    gw.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.2)
+    assert requests.get(gw.admin("/readyz")).status_code == 503
+    t.join()
+    assert result["r"].status_code == 200 and result["r"].text == "finished"
+    assert gw.proc.wait(timeout=10) == 0
+
+
+def test_drain_timeout_bounds_shutdown(gateway, upstream):
+    def handler(req):
+        time.sleep(5)
+        return 200, [], b"late"
+
+    up = upstream(handler)
+    gw = gateway(simple_config(up.address) + "runtime: { drain_timeout: 500ms }\n")
+    t = threading.Thread(target=lambda: requests.get(gw.url("/slow"), timeout=10), daemon=True)
+    t.start()
+    time.sleep(0.3)
+    start = time.time()
+    gw.proc.send_signal(signal.SIGTERM)
+    assert gw.proc.wait(timeout=5) == 0
+    assert time.time() - start < 2.5
