@@ -1,0 +1,219 @@
+import Foundation
+import SluiceCore
+import SluiceFeatures
+import XCTest
+
+@testable import SluiceConfig
+
+/// Golden files: every `Fixtures/invalid/*.yaml` must produce exactly its `.diag`, every
+/// `Fixtures/valid/*.yaml` and `examples/*.yaml` must load.
+final class ConfigGoldenTests: XCTestCase {
+  static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+
+  let env = ["SLUICE_TEST_TOKEN": "t0k", "SLUICE_ADMIN_TOKEN": "t0k"]
+
+  func files(_ folder: String) throws -> [String] {
+    let dir = Self.root.appendingPathComponent(folder)
+    return try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".yaml") }.sorted()
+      .map { dir.appendingPathComponent($0).path }
+  }
+
+  func testInvalidFixturesProduceTheirDiagnostics() throws {
+    let paths = try files("Fixtures/invalid")
+    XCTAssertGreaterThanOrEqual(paths.count, 5)
+    for path in paths {
+      let result = ConfigLoader.load(file: path, environment: env)
+      XCTAssertNil(result.configuration, path)
+      let expected = try String(contentsOfFile: String(path.dropLast(5)) + ".diag", encoding: .utf8)
+        .replacingOccurrences(of: "FILE", with: path)
+        .replacingOccurrences(of: "DIR/", with: (path as NSString).deletingLastPathComponent + "/")
+      let actual = result.diagnostics.map(\.description).joined(separator: "\n") + "\n"
+      XCTAssertEqual(actual, expected, path)
+    }
+  }
+
+  func testValidFixturesAndExamplesLoad() throws {
+    for path in try files("Fixtures/valid") + files("examples") {
+      let result = ConfigLoader.load(file: path, environment: env)
+      XCTAssertNotNil(result.configuration, "\(path): \(result.diagnostics)")
+      XCTAssertTrue(result.errors.isEmpty, path)
+    }
+  }
+}
+
+final class ConfigLoaderTests: XCTestCase {
+  func load(_ yaml: String, env: [String: String] = [:]) -> LoadResult {
+    ConfigLoader.load(text: yaml, file: "/cfg/test.yaml", environment: env)
+  }
+
+  func messages(_ yaml: String, env: [String: String] = [:]) -> [String] {
+    load(yaml, env: env).diagnostics.map(\.description)
+  }
+
+  let minimal = """
+    version: 1
+    listeners:
+      - listen: 127.0.0.1:8080
+        routes:
+          - backend: app
+    backends:
+      app: { endpoints: [127.0.0.1:9000] }
+
+    """
+
+  func testDefaultsAreFilledIn() throws {
+    let config = try XCTUnwrap(load(minimal).configuration)
+    XCTAssertNil(config.runtime.eventLoops)
+    XCTAssertEqual(config.runtime.drainTimeout, .seconds(15))
+    XCTAssertEqual(config.admin.listen, HostPort(host: "127.0.0.1", port: 9901))
+    let listener = config.listeners[0]
+    XCTAssertEqual(listener.name, "listener-0")
+    XCTAssertEqual(listener.routes[0].name, "listener-0.0")
+    XCTAssertEqual(listener.limits.maxRequestHeaderBytes.bytes, 32 * 1024)
+    XCTAssertEqual(listener.limits.maxRequestURIBytes.bytes, 8 * 1024)
+    XCTAssertEqual(listener.limits.maxRequestHeaders, 100)
+    XCTAssertEqual(listener.limits.maxRequestBodyBytes.bytes, 10 << 20)
+    XCTAssertEqual(listener.limits.requestHeaderTimeout, .seconds(10))
+    XCTAssertEqual(listener.limits.idleTimeout, .seconds(60))
+    XCTAssertEqual(listener.limits.maxConnections, 10_000)
+    XCTAssertEqual(listener.routes[0].timeout, .seconds(30))
+    XCTAssertEqual(config.backends[0].connectTimeout, .seconds(2))
+    XCTAssertEqual(config.observability.accessLogOutput, .stdout)
+    XCTAssertEqual(config.observability.requestIDHeader, "x-request-id")
+  }
+
+  func testSubstitution() throws {
+    let yaml = minimal + "admin: { listen: 127.0.0.1:9999, token: \"Bearer-${env:TOK}-x\" }\n"
+    let config = try XCTUnwrap(load(yaml, env: ["TOK": "abc"]).configuration)
+    XCTAssertEqual(config.admin.token, "Bearer-abc-x")
+    XCTAssertEqual(config.admin.listen?.port, 9999)
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    try "from-file\n".write(to: dir.appendingPathComponent("secret.txt"), atomically: true, encoding: .utf8)
+    let fileYAML = minimal + "admin: { token: \"${file:secret.txt}\" }\n"
+    let result = ConfigLoader.load(text: fileYAML, file: dir.appendingPathComponent("c.yaml").path, environment: [:])
+    XCTAssertEqual(result.configuration?.admin.token, "from-file")
+    XCTAssertEqual(
+      messages(minimal + "admin: { token: \"${vault:x}\" }\n"),
+      ["/cfg/test.yaml:8:17: unknown substitution '${vault:x}' (use ${env:NAME} or ${file:PATH})"])
+  }
+
+  func testAllErrorsInOneRun() {
+    let yaml = """
+      version: 1
+      listeners:
+        - listen: nope
+          routes:
+            - backend: a
+            - backend: b
+      backends: {}
+      bogus: 1
+
+      """
+    XCTAssertEqual(
+      messages(yaml),
+      [
+        "/cfg/test.yaml:3:13: listener 'listener-0': listen must be HOST:PORT with a port from 1 to 65535, got 'nope'",
+        "/cfg/test.yaml:5:18: route 'listener-0.0' names backend 'a', which is not defined in 'backends'",
+        "/cfg/test.yaml:6:9: warning: route 'listener-0.1' is never used: route 'listener-0.0' before it matches every request it does",
+        "/cfg/test.yaml:6:18: route 'listener-0.1' names backend 'b', which is not defined in 'backends'",
+        "/cfg/test.yaml:8:1: unknown key 'bogus' in the configuration",
+      ])
+  }
+
+  func testTypeErrors() {
+    let yaml = """
+      version: 1
+      runtime: { event_loops: many, drain_timeout: [1] }
+      listeners:
+        - listen: 127.0.0.1:8080
+          limits: { max_request_body_bytes: 10MB, max_request_headers: "5" }
+          routes:
+            - direct_response: { status: 99 }
+            - direct_response: { status: 200, body: x, echo: true }
+              timeout: 0s
+
+      """
+    XCTAssertEqual(
+      messages(yaml),
+      [
+        "/cfg/test.yaml:2:25: runtime.event_loops must be an integer",
+        "/cfg/test.yaml:2:46: runtime.drain_timeout must be a string, not a list",
+        "/cfg/test.yaml:5:39: max_request_body_bytes must be a size with a unit (512B, 32KiB, 10MiB), got '10MB'",
+        "/cfg/test.yaml:5:66: max_request_headers must be an integer",
+        "/cfg/test.yaml:7:36: direct_response.status must be between 200 and 599, got 99",
+        "/cfg/test.yaml:8:9: warning: route 'listener-0.1' is never used: route 'listener-0.0' before it matches every request it does",
+        "/cfg/test.yaml:8:56: direct_response: use either body or echo: true",
+        "/cfg/test.yaml:9:18: route 'listener-0.1'.timeout must be greater than 0",
+      ])
+  }
+
+  func testHeaderEditsThatWouldBreakFramingAreRejected() {
+    let yaml = minimal.replacingOccurrences(
+      of: "      - backend: app",
+      with: "      - backend: app\n        request_headers: { set: { content-length: \"5\", connection: close, x-ok: fine } }")
+    XCTAssertEqual(
+      messages(yaml),
+      [
+        "/cfg/test.yaml:6:35: route 'listener-0.0'.request_headers may not set 'content-length': the gateway manages it",
+        "/cfg/test.yaml:6:56: route 'listener-0.0'.request_headers may not set 'connection': the gateway manages it",
+      ])
+  }
+
+  func testCompileBuildsGraphAndKeepsStateAcrossGenerations() throws {
+    let config = try XCTUnwrap(load(minimal).configuration)
+    let state = PersistentState()
+    let g1 = Compiler.compile(config, state: state)
+    let g2 = Compiler.compile(config, state: state)
+    XCTAssertEqual(g2.generation, g1.generation + 1)
+    let e1 = try XCTUnwrap(g1.backends["app"]?.endpoints[0].stats)
+    let e2 = try XCTUnwrap(g2.backends["app"]?.endpoints[0].stats)
+    XCTAssertTrue(e1 === e2, "endpoint stats must survive a reload")
+    guard case .backend(let t1) = g1.listeners["listener-0"]!.router.entries[0].payload.target,
+      case .backend(let t2) = g2.listeners["listener-0"]!.router.entries[0].payload.target
+    else { return XCTFail() }
+    XCTAssertTrue(t1.requests === t2.requests, "metric series must survive a reload")
+  }
+
+  func testConfigJSONRedactsSecrets() throws {
+    let yaml = minimal + "admin: { token: \"${env:TOK}\" }\n"
+    let config = try XCTUnwrap(load(yaml, env: ["TOK": "supersecret"]).configuration)
+    let json = ConfigJSON.render(config).rendered()
+    XCTAssertFalse(json.contains("supersecret"))
+    XCTAssertTrue(json.contains("\"token\":\"<redacted>\""))
+    XCTAssertTrue(json.contains("\"max_request_header_bytes\":\"32KiB\""))
+  }
+
+  func testHostPort() {
+    XCTAssertEqual(HostPort.parse("127.0.0.1:80"), HostPort(host: "127.0.0.1", port: 80))
+    XCTAssertEqual(HostPort.parse("[::1]:8080"), HostPort(host: "::1", port: 8080))
+    XCTAssertEqual(HostPort.parse("Users.Internal:80")?.host, "users.internal")
+    XCTAssertEqual(HostPort.parse("[::1]:8080")?.description, "[::1]:8080")
+    for bad in ["127.0.0.1", ":80", "host:0", "host:65536", "::1:80", "a b:80", "host:-1", "[zz]:80", "host:80x"] {
+      XCTAssertNil(HostPort.parse(bad), bad)
+    }
+  }
+
+  func testExplain() throws {
+    let yaml = """
+      version: 1
+      listeners:
+        - listen: 127.0.0.1:8080
+          routes:
+            - { name: a, match: { path: /a }, direct_response: { status: 200 } }
+            - { name: b, match: { path_prefix: /b }, rewrite: { strip_prefix: /b }, backend: x }
+      backends:
+        x: { endpoints: [127.0.0.1:1] }
+
+      """
+    let config = try XCTUnwrap(load(yaml).configuration)
+    guard case .success(let text) = RouteTable.explain(config, method: "GET", url: "http://h:8080/b/c", headers: [])
+    else { return XCTFail() }
+    XCTAssertTrue(text.contains("- a: no match: path /a does not match /b/c"))
+    XCTAssertTrue(text.contains("=> route b → backend x, upstream path /c"))
+    guard case .failure = RouteTable.explain(config, method: "GET", url: "http://h:9999/", headers: []) else {
+      return XCTFail()
+    }
+  }
+}

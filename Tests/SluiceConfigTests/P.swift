@@ -1,2 +1,0 @@
-import XCTest
-final class PSluiceConfigTests: XCTestCase { func testX() {} }

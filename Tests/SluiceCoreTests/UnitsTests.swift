@@ -1,0 +1,201 @@
+import XCTest
+
+@testable import SluiceCore
+
+final class UnitsTests: XCTestCase {
+  func testDurations() {
+    XCTAssertEqual(ConfigDuration.parse("250ms")?.nanoseconds, 250_000_000)
+    XCTAssertEqual(ConfigDuration.parse("2s")?.nanoseconds, 2_000_000_000)
+    XCTAssertEqual(ConfigDuration.parse("1m")?.nanoseconds, 60_000_000_000)
+    XCTAssertEqual(ConfigDuration.parse("1h")?.nanoseconds, 3_600_000_000_000)
+    XCTAssertEqual(ConfigDuration.parse("10us")?.nanoseconds, 10_000)
+    XCTAssertEqual(ConfigDuration.parse("0s")?.nanoseconds, 0)
+    for bad in ["", "5", "s", "1.5s", "-1s", "1 s", "1d", "ms", "999999999999999h", "1sec", "１s"] {
+      XCTAssertNil(ConfigDuration.parse(bad), bad)
+    }
+    XCTAssertEqual(ConfigDuration.parse("90s")?.description, "90s")
+    XCTAssertEqual(ConfigDuration.parse("120s")?.description, "2m")
+    XCTAssertEqual(ConfigDuration.parse("1500ms")?.description, "1500ms")
+    XCTAssertEqual(ConfigDuration(nanoseconds: 0).description, "0s")
+  }
+
+  func testSizes() {
+    XCTAssertEqual(ByteSize.parse("512B")?.bytes, 512)
+    XCTAssertEqual(ByteSize.parse("512")?.bytes, 512)
+    XCTAssertEqual(ByteSize.parse("32KiB")?.bytes, 32768)
+    XCTAssertEqual(ByteSize.parse("10MiB")?.bytes, 10_485_760)
+    XCTAssertEqual(ByteSize.parse("1GiB")?.bytes, 1 << 30)
+    for bad in ["", "KiB", "1KB", "1 KiB", "-1B", "1.5MiB", "99999999999999999999GiB", "1kib"] {
+      XCTAssertNil(ByteSize.parse(bad), bad)
+    }
+    XCTAssertEqual(ByteSize(bytes: 32768).description, "32KiB")
+    XCTAssertEqual(ByteSize(bytes: 1000).description, "1000B")
+    XCTAssertEqual(ByteSize(bytes: 10 << 20).description, "10MiB")
+  }
+
+  func testDiagnosticFormat() {
+    let d = Diagnostic(file: "a.yaml", line: 3, column: 7, message: "boom")
+    XCTAssertEqual(d.description, "a.yaml:3:7: boom")
+    let w = Diagnostic(file: "a.yaml", line: 1, column: 1, message: "hm", severity: .warning)
+    XCTAssertEqual(w.description, "a.yaml:1:1: warning: hm")
+  }
+}
+
+final class PathNormalizerTests: XCTestCase {
+  func path(_ target: String, merge: Bool = false) -> String? {
+    if case .success(let t) = PathNormalizer.normalize(target, mergeSlashes: merge) { return t.uri }
+    return nil
+  }
+
+  func testUnchangedFastPath() {
+    XCTAssertEqual(path("/"), "/")
+    XCTAssertEqual(path("/users/7"), "/users/7")
+    XCTAssertEqual(path("/users/7?x=1&y=%20"), "/users/7?x=1&y=%20")
+    XCTAssertEqual(path("/a//b"), "/a//b")
+  }
+
+  func testDotSegments() {
+    XCTAssertEqual(path("/a/./b"), "/a/b")
+    XCTAssertEqual(path("/a/../b"), "/b")
+    XCTAssertEqual(path("/../../etc/passwd"), "/etc/passwd")
+    XCTAssertEqual(path("/a/b/.."), "/a/")
+    XCTAssertEqual(path("/a/b/."), "/a/b/")
+    XCTAssertEqual(path("/a/.."), "/")
+    XCTAssertEqual(path("/.."), "/")
+    XCTAssertEqual(path("/a/...b"), "/a/...b")
+    XCTAssertEqual(path("/a/..b/c"), "/a/..b/c")
+    XCTAssertEqual(path("/a/../b?q=../x"), "/b?q=../x")
+  }
+
+  func testPercentDecoding() {
+    XCTAssertEqual(path("/%61dmin"), "/admin")
+    XCTAssertEqual(path("/%7euser"), "/~user")
+    XCTAssertEqual(path("/a/%2e%2e/b"), "/b")
+    XCTAssertEqual(path("/a%2Fb"), "/a%2Fb")
+    XCTAssertEqual(path("/a%2fb"), "/a%2Fb")
+    XCTAssertEqual(path("/a%5cb"), "/a%5Cb")
+    XCTAssertEqual(path("/a%20b"), "/a%20b")
+    XCTAssertEqual(path("/%e2%82%ac"), "/%E2%82%AC")
+  }
+
+  func testRejected() {
+    for bad in [
+      "/a\\b", "/a#b", "/a b", "/a\u{0}b", "/a%00b", "/a%0", "/a%", "/a%zz", "/caf\u{e9}", "/a\rb", "/a\nb",
+      "*", "", "relative", "ftp://host/x", "/q?x=%00", "/q?x=%g1", "/\u{7f}",
+    ] {
+      XCTAssertNil(path(bad), "should reject \(bad.debugDescription)")
+    }
+  }
+
+  func testAbsoluteForm() {
+    XCTAssertEqual(path("http://example.com/a/../b?x=1"), "/b?x=1")
+    XCTAssertEqual(path("HTTPS://example.com"), "/")
+    XCTAssertEqual(path("http://example.com?x"), "/?x")
+  }
+
+  func testMergeSlashes() {
+    XCTAssertEqual(path("//a///b", merge: true), "/a/b")
+    XCTAssertEqual(path("/a//", merge: true), "/a/")
+  }
+
+  func testIdempotent() {
+    for input in ["/a/./b/../c/%7e/%2F/x", "/x/%2e%2e/%2e/y", "/", "/a/b/", "/%41%42"] {
+      guard let once = path(input) else { return XCTFail(input) }
+      XCTAssertEqual(path(once), once, input)
+    }
+  }
+}
+
+final class HeaderRulesTests: XCTestCase {
+  func testHopByHop() {
+    for name in ["connection", "Connection", "KEEP-ALIVE", "te", "transfer-encoding", "upgrade", "proxy-authorization", "trailer"] {
+      XCTAssertTrue(HeaderRules.isHopByHop(name), name)
+    }
+    for name in ["content-type", "host", "x-forwarded-for", "cookie", "teapot", "proxy"] {
+      XCTAssertFalse(HeaderRules.isHopByHop(name), name)
+    }
+  }
+
+  func testConnectionTokens() {
+    XCTAssertEqual(HeaderRules.connectionTokens(["keep-alive, X-Foo", " close ,,"]), ["keep-alive", "x-foo", "close"])
+    XCTAssertEqual(HeaderRules.connectionTokens([]), [])
+  }
+
+  func testTokensAndValues() {
+    XCTAssertTrue(HeaderRules.isToken("x-api-version"))
+    XCTAssertFalse(HeaderRules.isToken("x api"))
+    XCTAssertFalse(HeaderRules.isToken(""))
+    XCTAssertFalse(HeaderRules.isToken("a:b"))
+    XCTAssertTrue(HeaderRules.isValidValue("a value; with=stuff"))
+    XCTAssertFalse(HeaderRules.isValidValue("a\r\nx-injected: 1"))
+  }
+}
+
+final class JSONAndClockTests: XCTestCase {
+  func testEscaping() {
+    XCTAssertEqual(JSON.quoted("plain"), "\"plain\"")
+    XCTAssertEqual(JSON.quoted("a\"b\\c\nd\u{1}"), "\"a\\\"b\\\\c\\nd\\u0001\"")
+    XCTAssertEqual(JSON.quoted("é"), "\"é\"")
+  }
+
+  func testValueRendering() {
+    let v = JSONValue.object([("a", .int(1)), ("b", .array([.bool(true), .null, .string("x")])), ("c", .object([]))])
+    XCTAssertEqual(v.rendered(), "{\"a\":1,\"b\":[true,null,\"x\"],\"c\":{}}")
+    XCTAssertTrue(v.rendered(pretty: true).contains("\n  \"a\": 1"))
+  }
+
+  func testRFC3339() {
+    XCTAssertEqual(WallClock.rfc3339(milliseconds: 0), "1970-01-01T00:00:00.000Z")
+    XCTAssertEqual(WallClock.rfc3339(milliseconds: 1_795_687_200_123), "2026-11-26T10:00:00.123Z")
+    XCTAssertEqual(WallClock.rfc3339(milliseconds: 951_782_400_000), "2000-02-29T00:00:00.000Z")
+    XCTAssertEqual(WallClock.rfc3339(milliseconds: 4_107_542_399_999), "2100-02-28T23:59:59.999Z")
+  }
+
+  func testRequestIDs() {
+    var rng = FastRandom(seed: 42)
+    let a = rng.requestID()
+    let b = rng.requestID()
+    XCTAssertEqual(a.count, 32)
+    XCTAssertNotEqual(a, b)
+    XCTAssertTrue(a.allSatisfy { "0123456789abcdef".contains($0) })
+  }
+
+  func testGatewayErrors() {
+    let e = GatewayError.noRoute
+    XCTAssertEqual(e.status, 404)
+    XCTAssertEqual(
+      e.jsonBody(requestID: "r1"), "{\"error\":\"no_route\",\"message\":\"no route matches this request\",\"request_id\":\"r1\"}")
+    XCTAssertTrue(GatewayError.badRequest("x").closesConnection)
+    XCTAssertFalse(GatewayError.badGateway("x").closesConnection)
+    XCTAssertEqual(GatewayError.headersTooLarge.status, 431)
+    XCTAssertEqual(GatewayError.uriTooLong.status, 414)
+    XCTAssertEqual(GatewayError.gatewayTimeout.grpcStatus, 4)
+  }
+}
+
+final class CIDRTests: XCTestCase {
+  func testIPv4() {
+    let net = CIDR("10.0.0.0/8")!
+    XCTAssertTrue(net.contains(IPAddress.parse("10.1.2.3")!))
+    XCTAssertFalse(net.contains(IPAddress.parse("11.0.0.1")!))
+    XCTAssertTrue(CIDR("0.0.0.0/0")!.contains(IPAddress.parse("8.8.8.8")!))
+    XCTAssertTrue(CIDR("192.168.1.7")!.contains(IPAddress.parse("192.168.1.7")!))
+    XCTAssertFalse(CIDR("192.168.1.7")!.contains(IPAddress.parse("192.168.1.8")!))
+    XCTAssertTrue(CIDR("172.16.0.0/12")!.contains(IPAddress.parse("172.31.255.255")!))
+    XCTAssertFalse(CIDR("172.16.0.0/12")!.contains(IPAddress.parse("172.32.0.0")!))
+  }
+
+  func testIPv6AndMapped() {
+    let net = CIDR("fd00::/8")!
+    XCTAssertTrue(net.contains(IPAddress.parse("fd12::1")!))
+    XCTAssertFalse(net.contains(IPAddress.parse("fe80::1")!))
+    XCTAssertTrue(CIDR("10.0.0.0/8")!.contains(IPAddress.parse("::ffff:10.2.3.4")!))
+    XCTAssertEqual(IPAddress.parse("::1"), Array(repeating: 0, count: 15) + [1])
+  }
+
+  func testInvalid() {
+    for bad in ["", "10.0.0.0/33", "10.0.0/8", "256.0.0.1", "1.2.3.4/x", "fd00::/129", "a::b::c", "01234::"] {
+      XCTAssertNil(CIDR(bad), bad)
+    }
+  }
+}

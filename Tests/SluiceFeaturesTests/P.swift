@@ -1,2 +1,0 @@
-import XCTest
-final class PSluiceFeaturesTests: XCTestCase { func testX() {} }

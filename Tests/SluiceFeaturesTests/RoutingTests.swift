@@ -1,0 +1,101 @@
+import SluiceCore
+import XCTest
+
+@testable import SluiceFeatures
+
+final class RoutingTests: XCTestCase {
+  func req(_ method: String = "GET", _ host: String = "api.example.com", path: String, _ headers: [(String, String)] = [])
+    -> RouteRequest<HeaderList>
+  {
+    RouteRequest(method: method, host: host, path: path, headers: HeaderList(headers))
+  }
+
+  func testHostMatching() {
+    XCTAssertTrue(RouteMatch.Host.exact("api.example.com").matches("api.example.com"))
+    XCTAssertFalse(RouteMatch.Host.exact("api.example.com").matches("www.example.com"))
+    let wild = RouteMatch.Host.wildcard(suffix: ".example.com")
+    XCTAssertTrue(wild.matches("a.example.com"))
+    XCTAssertTrue(wild.matches("a.b.example.com"))
+    XCTAssertFalse(wild.matches("example.com"))
+    XCTAssertFalse(wild.matches(".example.com"))
+    XCTAssertFalse(wild.matches("badexample.com"))
+  }
+
+  func testCanonicalHost() {
+    XCTAssertEqual(HostName.canonicalHost("API.Example.com:8080"), "api.example.com")
+    XCTAssertEqual(HostName.canonicalHost("[::1]:80"), "[::1]")
+    XCTAssertEqual(HostName.canonicalHost("example.com."), "example.com")
+    XCTAssertEqual(HostName.canonicalHost("plain"), "plain")
+  }
+
+  func testPathMatching() {
+    let prefix = RouteMatch.Path.prefix("/users")
+    XCTAssertTrue(prefix.matches("/users"))
+    XCTAssertTrue(prefix.matches("/users/"))
+    XCTAssertTrue(prefix.matches("/users/7"))
+    XCTAssertFalse(prefix.matches("/usersX"))
+    XCTAssertFalse(prefix.matches("/user"))
+    XCTAssertTrue(RouteMatch.Path.prefix("/").matches("/anything"))
+    XCTAssertTrue(RouteMatch.Path.prefix("/api/").matches("/api/x"))
+    XCTAssertFalse(RouteMatch.Path.prefix("/api/").matches("/api"))
+    XCTAssertTrue(RouteMatch.Path.exact("/health").matches("/health"))
+    XCTAssertFalse(RouteMatch.Path.exact("/health").matches("/health/"))
+    let regex = RouteMatch.Path.regex(try! PathRegex("^/users/[0-9]+$"))
+    XCTAssertTrue(regex.matches("/users/42"))
+    XCTAssertFalse(regex.matches("/users/42/x"))
+    XCTAssertTrue(RouteMatch.Path.regex(try! PathRegex("/v[12]/")).matches("/api/v2/x"))
+  }
+
+  func testFirstMatchWinsAndConditionsAreAnded() {
+    let router = Router<String>([
+      .init(name: "v2", match: RouteMatch(path: .prefix("/users"), headers: [("x-api-version", "2")]), payload: "v2"),
+      .init(name: "write", match: RouteMatch(path: .prefix("/users"), methods: ["POST"]), payload: "write"),
+      .init(name: "users", match: RouteMatch(host: .exact("api.example.com"), path: .prefix("/users")), payload: "users"),
+      .init(name: "any", match: RouteMatch(), payload: "any"),
+    ])
+    XCTAssertEqual(router.route(req(path: "/users/1", [("X-Api-Version", "2")]))?.payload, "v2")
+    XCTAssertEqual(router.route(req("POST", path: "/users/1"))?.payload, "write")
+    XCTAssertEqual(router.route(req(path: "/users/1"))?.payload, "users")
+    XCTAssertEqual(router.route(req("GET", "other.com", path: "/users/1"))?.payload, "any")
+    XCTAssertEqual(router.route(req(path: "/users/1", [("x-api-version", "3")]))?.payload, "users")
+    let empty = Router<String>([])
+    XCTAssertNil(empty.route(req(path: "/")))
+  }
+
+  func testExplain() {
+    let router = Router<Int>([
+      .init(name: "a", match: RouteMatch(host: .exact("x.com")), payload: 0),
+      .init(name: "b", match: RouteMatch(methods: ["POST"]), payload: 1),
+      .init(name: "c", match: RouteMatch(path: .exact("/c")), payload: 2),
+    ])
+    let explained = router.explain(req(path: "/c"))
+    XCTAssertEqual(explained[0].mismatch, "host api.example.com is not x.com")
+    XCTAssertEqual(explained[1].mismatch, "method GET not in [POST]")
+    XCTAssertNil(explained[2].mismatch)
+  }
+
+  func testShadowing() {
+    let router = Router<Int>([
+      .init(name: "all-users", match: RouteMatch(path: .prefix("/users")), payload: 0),
+      .init(name: "user-get", match: RouteMatch(path: .prefix("/users/admin"), methods: ["GET"]), payload: 1),
+      .init(name: "other", match: RouteMatch(path: .prefix("/orders")), payload: 2),
+      .init(name: "regex", match: RouteMatch(path: .regex(try! PathRegex("^/users"))), payload: 3),
+      .init(name: "host", match: RouteMatch(host: .exact("a.com"), path: .prefix("/orders/x")), payload: 4),
+    ])
+    let pairs = router.shadowed()
+    XCTAssertEqual(pairs.map(\.shadowed), [1, 4])
+    XCTAssertEqual(pairs.map(\.shadowing), [0, 2])
+  }
+
+  func testRewrite() {
+    let r = PathRewrite(stripPrefix: "/users", addPrefix: "/v1/users")
+    XCTAssertEqual(r.apply(to: "/users/7"), "/v1/users/7")
+    XCTAssertEqual(r.apply(to: "/users"), "/v1/users")
+    XCTAssertEqual(r.apply(to: "/usersX"), "/v1/users/usersX")
+    XCTAssertEqual(PathRewrite(stripPrefix: "/api").apply(to: "/api"), "/")
+    XCTAssertEqual(PathRewrite(stripPrefix: "/api/").apply(to: "/api/x"), "/x")
+    XCTAssertEqual(PathRewrite(addPrefix: "/v2/").apply(to: "/x"), "/v2/x")
+    XCTAssertEqual(PathRewrite(addPrefix: "/v2").apply(to: "/"), "/v2")
+    XCTAssertEqual(PathRewrite(stripPrefix: "/").apply(to: "/x"), "/x")
+  }
+}

@@ -1,2 +1,0 @@
-import XCTest
-final class PSluiceProxyTests: XCTestCase { func testX() {} }
