@@ -112,7 +112,8 @@ final class AdminHandler: ChannelInboundHandler {
     }
     headers.add(name: "content-length", value: String(body.utf8.count))
     if !keepAlive { headers.add(name: "connection", value: "close") }
-    context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: status), headers: headers))), promise: nil)
+    context.write(
+      wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: status), headers: headers))), promise: nil)
     var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
     buffer.writeString(body)
     context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)

@@ -25,7 +25,9 @@ public final class FileWatcher: @unchecked Sendable {
   var last: Signature?
   var candidate: Signature?
 
-  public init(path: String, queue: DispatchQueue, interval: DispatchTimeInterval = .milliseconds(500), onChange: @escaping @Sendable () -> Void) {
+  public init(
+    path: String, queue: DispatchQueue, interval: DispatchTimeInterval = .milliseconds(500), onChange: @escaping @Sendable () -> Void
+  ) {
     self.path = path
     self.queue = queue
     self.onChange = onChange

@@ -100,7 +100,8 @@ public struct YAMLLoader {
       for (key, value) in mapping {
         let keyLocation = key.mark.map { SourceLocation(line: $0.line, column: $0.column) } ?? location
         guard case .scalar(let k) = key else {
-          diagnostics.append(Diagnostic(file: file, line: keyLocation.line, column: keyLocation.column, message: "a key must be a plain string"))
+          diagnostics.append(
+            Diagnostic(file: file, line: keyLocation.line, column: keyLocation.column, message: "a key must be a plain string"))
           continue
         }
         if let first = seen[k.string] {
@@ -142,7 +143,8 @@ public struct YAMLLoader {
         if let value = environment[name] {
           out += value
         } else {
-          diagnostics.append(Diagnostic(file: file, line: location.line, column: location.column, message: "environment variable '\(name)' is not set"))
+          diagnostics.append(
+            Diagnostic(file: file, line: location.line, column: location.column, message: "environment variable '\(name)' is not set"))
         }
       } else if reference.hasPrefix("file:") {
         var path = String(reference.dropFirst(5))

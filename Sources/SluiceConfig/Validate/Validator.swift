@@ -149,7 +149,9 @@ struct Validator {
       }
     }
     if let n = m["request_id_header"]?.value, let text = reader.string(n, "request_id_header") {
-      if HeaderRules.isToken(text) { out.requestIDHeader = text.lowercased() } else {
+      if HeaderRules.isToken(text) {
+        out.requestIDHeader = text.lowercased()
+      } else {
         reader.error(n.location, "request_id_header must be a header name")
       }
     }
@@ -193,13 +195,16 @@ struct Validator {
     if let n = m["protocol"]?.value, let text = reader.string(n, "\(what).protocol") {
       switch text {
       case "http1": out.protocol = "http1"
-      case "h2c", "h2", "grpc", "tcp": reader.error(n.location, "\(what): protocol '\(text)' is not supported yet by this version of Sluice (use http1)")
+      case "h2c", "h2", "grpc", "tcp":
+        reader.error(n.location, "\(what): protocol '\(text)' is not supported yet by this version of Sluice (use http1)")
       default: reader.error(n.location, "\(what): protocol must be one of http1, h2c, h2, grpc, tcp; got '\(text)'")
       }
     }
     if let n = m["endpoints"]?.value, let items = reader.stringList(n, "\(what).endpoints") {
       for (text, loc) in items {
-        if let hp = HostPort.parse(text) { out.endpoints.append(hp) } else {
+        if let hp = HostPort.parse(text) {
+          out.endpoints.append(hp)
+        } else {
           reader.error(loc, "\(what): endpoint must be HOST:PORT with a port from 1 to 65535, got '\(text)'")
         }
       }
@@ -231,11 +236,13 @@ struct Validator {
           reader.error(n.location, "\(what): consistent_hash needs 'hash_on' (header:NAME, cookie:NAME or client_ip)")
         }
       default:
-        reader.error(n.location, "\(what): load_balancing must be one of round_robin, least_request, random, consistent_hash; got '\(text)'")
+        reader.error(
+          n.location, "\(what): load_balancing must be one of round_robin, least_request, random, consistent_hash; got '\(text)'")
       }
     }
     if let pair = m["hash_on"], hashKey != nil {
-      if case .consistentHash = out.loadBalancing {} else {
+      if case .consistentHash = out.loadBalancing {
+      } else {
         reader.error(pair.keyLocation, "\(what): hash_on is only used with load_balancing: consistent_hash")
       }
     }
@@ -266,14 +273,18 @@ struct Validator {
     else { return nil }
     var name = "listener-\(index)"
     if let n = m["name"]?.value, let text = reader.string(n, "listener name") {
-      if Self.isName(text) { name = text } else {
+      if Self.isName(text) {
+        name = text
+      } else {
         reader.error(n.location, "listener name '\(text)' may only use letters, digits, '-', '_' and '.'")
       }
     }
     let what = "listener '\(name)'"
     var listen = HostPort(host: "0.0.0.0", port: 8080)
     if let n = m["listen"]?.value, let text = reader.string(n, "\(what).listen") {
-      if let hp = HostPort.parse(text) { listen = hp } else {
+      if let hp = HostPort.parse(text) {
+        listen = hp
+      } else {
         reader.error(n.location, "\(what): listen must be HOST:PORT with a port from 1 to 65535, got '\(text)'")
       }
     } else if m["listen"] == nil {
@@ -290,7 +301,9 @@ struct Validator {
     }
     if let n = m["trusted_proxies"]?.value, let items = reader.stringList(n, "\(what).trusted_proxies") {
       for (text, loc) in items {
-        if let cidr = CIDR(text) { out.trustedProxies.append(cidr) } else {
+        if let cidr = CIDR(text) {
+          out.trustedProxies.append(cidr)
+        } else {
           reader.error(loc, "\(what): '\(text)' is not an IP network like 10.0.0.0/8")
         }
       }
@@ -329,12 +342,16 @@ struct Validator {
       out.maxConnections = v
     }
     if let n = m["max_request_header_bytes"]?.value, let v = reader.size(n, "max_request_header_bytes") {
-      if v.bytes > 1 << 20 { reader.error(n.location, "max_request_header_bytes must be at most 1MiB") } else {
+      if v.bytes > 1 << 20 {
+        reader.error(n.location, "max_request_header_bytes must be at most 1MiB")
+      } else {
         out.maxRequestHeaderBytes = v
       }
     }
     if let n = m["max_request_uri_bytes"]?.value, let v = reader.size(n, "max_request_uri_bytes") {
-      if v.bytes > 1 << 20 { reader.error(n.location, "max_request_uri_bytes must be at most 1MiB") } else {
+      if v.bytes > 1 << 20 {
+        reader.error(n.location, "max_request_uri_bytes must be at most 1MiB")
+      } else {
         out.maxRequestURIBytes = v
       }
     }
@@ -366,7 +383,9 @@ struct Validator {
     else { return nil }
     var name = "\(listener).\(index)"
     if let n = m["name"]?.value, let text = reader.string(n, "route name") {
-      if Self.isName(text) { name = text } else {
+      if Self.isName(text) {
+        name = text
+      } else {
         reader.error(n.location, "route name '\(text)' may only use letters, digits, '-', '_' and '.'")
       }
     }
@@ -413,12 +432,16 @@ struct Validator {
         if text.hasPrefix("/") { rewrite.stripPrefix = text } else { reader.error(v.location, "strip_prefix must start with /") }
       }
       if let v = r["add_prefix"]?.value, let text = reader.string(v, "add_prefix") {
-        if text.hasPrefix("/") && PathNormalizer.isSafePrefix(text) { rewrite.addPrefix = text } else {
+        if text.hasPrefix("/") && PathNormalizer.isSafePrefix(text) {
+          rewrite.addPrefix = text
+        } else {
           reader.error(v.location, "add_prefix must be a path starting with / without spaces, '?' or '#'")
         }
       }
       if let v = r["host"]?.value, let text = reader.string(v, "rewrite.host") {
-        if !text.isEmpty && HeaderRules.isValidValue(text) && !text.contains(" ") { rewrite.host = text } else {
+        if !text.isEmpty && HeaderRules.isValidValue(text) && !text.contains(" ") {
+          rewrite.host = text
+        } else {
           reader.error(v.location, "rewrite.host must be a host name")
         }
       }
@@ -467,7 +490,9 @@ struct Validator {
     if let n = m["methods"]?.value, let items = reader.stringList(n, "match.methods") {
       var methods: Set<String> = []
       for (text, loc) in items {
-        if HeaderRules.isToken(text) { methods.insert(text.uppercased()) } else {
+        if HeaderRules.isToken(text) {
+          methods.insert(text.uppercased())
+        } else {
           reader.error(loc, "'\(text)' is not an HTTP method")
         }
       }
@@ -476,7 +501,9 @@ struct Validator {
     }
     if let n = m["headers"]?.value, let pairs = reader.stringMap(n, "match.headers") {
       for (name, value, loc) in pairs {
-        if HeaderRules.isToken(name) { out.headers.append((name.lowercased(), value)) } else {
+        if HeaderRules.isToken(name) {
+          out.headers.append((name.lowercased(), value))
+        } else {
           reader.error(loc, "'\(name)' is not a valid header name")
         }
       }
@@ -516,7 +543,9 @@ struct Validator {
     }
     if let n = m["remove"]?.value, let items = reader.stringList(n, "\(what).remove") {
       for (name, loc) in items {
-        if HeaderRules.isToken(name) { out.remove.append(name.lowercased()) } else {
+        if HeaderRules.isToken(name) {
+          out.remove.append(name.lowercased())
+        } else {
           reader.error(loc, "'\(name)' is not a valid header name")
         }
       }

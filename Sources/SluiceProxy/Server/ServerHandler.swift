@@ -612,7 +612,9 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
 
   func upstreamFailed(_ error: (any Error)?) {
     guard let exchange, !exchange.finished else { return }
-    if Log.enabled(.debug) { Log.debug("upstream failed", [("error", error.map { "\($0)" } ?? "closed"), ("request_id", exchange.requestID)]) }
+    if Log.enabled(.debug) {
+      Log.debug("upstream failed", [("error", error.map { "\($0)" } ?? "closed"), ("request_id", exchange.requestID)])
+    }
     let upstream = exchange.upstream
     exchange.upstream = nil
     if upstream != nil { exchange.target?.backend.activeConnections.add(-1) }
@@ -727,7 +729,8 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     let body = error.jsonBody(requestID: requestID)
     headers.add(name: "content-length", value: String(body.utf8.count))
     headers.add(name: "connection", value: "close")
-    var buffer = ResponseWriter.head(status: HTTPResponseStatus(statusCode: error.status), headers: headers, allocator: context.channel.allocator)
+    var buffer = ResponseWriter.head(
+      status: HTTPResponseStatus(statusCode: error.status), headers: headers, allocator: context.channel.allocator)
     buffer.writeString(body)
     listener.unrouted.record(status: error.status)
     var record = AccessLogRecord()

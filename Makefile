@@ -1,0 +1,45 @@
+# Sluice — build, test and measure. `make test` is what CI runs (.ci/run).
+SHELL := /bin/bash
+SWIFT ?= swift
+
+.PHONY: build release test unit integration check format-lint import-check bench bench-check fuzz clean
+
+build:
+	$(SWIFT) build
+
+# A release binary with version, git revision, build date and compiler baked in; no Swift
+# runtime needed on the target machine.
+release:
+	@printf '#if SLUICE_GENERATED_BUILD_INFO\nenum GeneratedBuildInfo {\n  static let revision = "%s"\n  static let date = "%s"\n  static let swift = "%s"\n}\n#endif\n' \
+	  "$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" "$$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+	  "$$($(SWIFT) --version 2>&1 | head -1 | sed 's/.*Swift version \([^ ]*\).*/\1/')" > Sources/SluiceCore/GeneratedBuildInfo.swift
+	$(SWIFT) build -c release --static-swift-stdlib -Xswiftc -DSLUICE_GENERATED_BUILD_INFO
+
+test:
+	scripts/test.sh
+
+unit:
+	$(SWIFT) test
+
+integration: build
+	SLUICE_BIN=$$PWD/.build/debug/sluice python3 -m pytest -q tests/integration
+
+format-lint:
+	$(SWIFT) format lint --strict --recursive Sources Tests Fuzz
+
+import-check:
+	$(SWIFT) build --explicit-target-dependency-import-check error
+
+check: format-lint import-check test
+
+bench: release
+	bench/run.sh
+
+bench-check: release
+	bench/alloc-check.sh
+
+fuzz:
+	Fuzz/run.sh
+
+clean:
+	rm -rf .build

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: installs what is missing, builds, runs the Swift
+# unit tests, then the integration tests against the real binary on 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-pip)
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+if ! python3 -c 'import pytest, requests' >/dev/null 2>&1; then
+  python3 -m pip install -q pytest requests || python3 -m pip install -q --break-system-packages pytest requests
+fi
+
+echo "== build"
+swift build --build-tests 2>&1 | tail -n 3
+
+echo "== unit tests (swift test)"
+swift test --skip-build 2>&1 | tee /tmp/sluice-unit.log | grep -E "error|failed|Executed [0-9]+ tests" | tail -n 20
+if grep -qE "with [1-9][0-9]* failures|error:" /tmp/sluice-unit.log; then
+  echo "unit tests failed"
+  exit 1
+fi
+
+echo "== integration tests (pytest against .build/debug/sluice)"
+SLUICE_BIN="$PWD/.build/debug/sluice" python3 -m pytest -q -p no:cacheprovider tests/integration
