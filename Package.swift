@@ -60,6 +60,10 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: strict),
+    // Fuzz entry points (Fuzz/run.sh builds them with libFuzzer; a plain build replays files).
+    .executableTarget(name: "FuzzConfig", dependencies: ["SluiceConfig", "SluiceCore"], path: "Fuzz/FuzzConfig"),
+    .executableTarget(
+      name: "FuzzPath", dependencies: ["SluiceCore", "SluiceFeatures"], path: "Fuzz/FuzzPath"),
     .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),
     .testTarget(name: "SluiceFeaturesTests", dependencies: ["SluiceFeatures", "SluiceCore"]),
     .testTarget(

@@ -1,0 +1,51 @@
+import SluiceCore
+import SluiceFeatures
+
+/// libFuzzer entry point for request-target normalisation and the header helpers that read
+/// client bytes: no input may trap, and normalising twice must give the same result.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzPath(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+  let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
+  for merge in [false, true] {
+    if case .success(let target) = PathNormalizer.normalize(text, mergeSlashes: merge) {
+      guard case .success(let again) = PathNormalizer.normalize(target.uri, mergeSlashes: merge), again == target else {
+        fatalError("normalisation is not idempotent for \(text.debugDescription)")
+      }
+      _ = PathRewrite(stripPrefix: "/a", addPrefix: "/b").apply(to: target.path)
+    }
+  }
+  _ = HostName.canonicalHost(text)
+  _ = HeaderRules.connectionTokens([text])
+  _ = CIDR(text)
+  _ = Hashing.cookie("s", in: text)
+  return 0
+}
+
+#if !SLUICE_FUZZ
+  @main struct Replay {
+    static func main() {
+      for path in CommandLine.arguments.dropFirst() {
+        guard let text = readAll(path) else { continue }
+        var bytes = Array(text.utf8)
+        _ = fuzzPath(&bytes, bytes.count)
+      }
+    }
+  }
+#endif
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+func readAll(_ path: String) -> String? {
+  guard let file = fopen(path, "rb") else { return nil }
+  defer { fclose(file) }
+  var bytes: [UInt8] = []
+  var buffer = [UInt8](repeating: 0, count: 4096)
+  while true {
+    let n = fread(&buffer, 1, buffer.count, file)
+    if n <= 0 { break }
+    bytes += buffer[0..<n]
+  }
+  return String(decoding: bytes, as: UTF8.self)
+}
