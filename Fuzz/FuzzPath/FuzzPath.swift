@@ -49,3 +49,20 @@ func readAll(_ path: String) -> String? {
   }
   return String(decoding: bytes, as: UTF8.self)
 }
+
+#if SLUICE_FUZZ
+  // SwiftPM links an executable's entry point as `FuzzPath_main`; hand control to libFuzzer's driver.
+  @_silgen_name("LLVMFuzzerRunDriver")
+  func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
+  ) -> CInt
+
+  @_cdecl("FuzzPath_main")
+  public func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> CInt {
+    var count = argc
+    var vector: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = argv
+    return LLVMFuzzerRunDriver(&count, &vector) { fuzzPath($0, $1) }
+  }
+#endif
