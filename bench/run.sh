@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 harness=${BENCH_HARNESS:-../shared/bench/run.sh}
 [[ -x $harness || -f $harness ]] || { echo "bench: harness not found at $harness" >&2; exit 2; }
-make release >/dev/null
+[[ ${BENCH_BUILD:-1} == 0 && -x .build/release/sluice ]] || make release >/dev/null
 export SLUICE_CONF_TMPL=${BENCH_CONFIG:-bench/sluice.yaml.tmpl}
 export SLUICE_VERSION="sluice $(git rev-parse --short HEAD 2>/dev/null || echo dev)"
 export RESULTS_DIR=${RESULTS_DIR:-bench/results}
