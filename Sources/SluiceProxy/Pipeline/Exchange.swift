@@ -36,7 +36,7 @@ final class Exchange {
   // upstream
   var upstream: UpstreamConnection?
   var upstreamStartNanos: UInt64 = 0
-  var timeoutTask: Scheduled<Void>?
+  var timeoutArmed = false
   var reusedConnection = false
   var retries = 0
   var countedInFlight = false

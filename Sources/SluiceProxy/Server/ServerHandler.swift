@@ -11,9 +11,10 @@ import SluiceFeatures
 ///
 /// Pipelining is handled here rather than by NIO's `HTTPServerPipelineHandler`: one request is
 /// in flight per connection; parts of pipelined requests wait in `queue`, and reads from the
-/// socket are held while a response is pending, while the upstream is connecting, or while the
-/// upstream cannot take more body bytes (backpressure). Responses therefore stay in order.
-/// NIO's handler costs two `epoll_ctl` calls per proxied request (bench/RESULTS.md).
+/// socket are held once a pipelined request is queued, while the upstream is connecting, or
+/// while the upstream cannot take more body bytes (backpressure). Responses therefore stay in
+/// order. NIO's handler holds reads for every pending response, which costs two `epoll_ctl`
+/// calls per proxied request (bench/RESULTS.md).
 final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
   typealias InboundIn = HTTPServerRequestPart
   typealias OutboundIn = ByteBuffer
@@ -33,8 +34,9 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
   var pendingRead = false
   var closing = false
   var closed = false
-  var idleTimer: Scheduled<Void>?
-  var headerTimer: Scheduled<Void>?
+  var deadlines = ConnectionDeadlines()
+  var timer: Scheduled<Void>?
+  var timerAt: NIODeadline?
 
   init(loop: LoopContext, listener: ListenerRuntime, peerIP: String, peerBytes: [UInt8]) {
     self.loop = loop
@@ -53,14 +55,15 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     self.context = context
     loop.connections[ObjectIdentifier(self)] = self
     listener.activeConnections.add(1)
-    armIdleTimer()
+    deadlines.idle = loopNow + limits.idleTimeout.timeAmount
+    armTimer()
   }
 
   func channelInactive(context: ChannelHandlerContext) {
     closed = true
-    cancelTimers()
+    timer?.cancel()
+    timer = nil
     if let exchange, !exchange.finished {
-      exchange.timeoutTask?.cancel()
       if let upstream = exchange.upstream {
         exchange.upstream = nil
         upstream.close()
@@ -80,10 +83,8 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     let part = unwrapInboundIn(data)
     if case .head = part {
       headsSeen += 1
-      headerTimer?.cancel()
-      headerTimer = nil
-      idleTimer?.cancel()
-      idleTimer = nil
+      deadlines.header = nil
+      deadlines.idle = nil
     }
     if exchange != nil || !queue.isEmpty {
       if let exchange, !exchange.requestEnded, queue.isEmpty, case .head = part {
@@ -143,9 +144,14 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     }
   }
 
+  /// Reads stay on in the common case: holding them while a response is pending would make
+  /// NIO deregister and re-register read interest, two `epoll_ctl` calls per request (about
+  /// 15 % of a proxied request's cost, bench/RESULTS.md). They are held only when a pipelined
+  /// request is already queued, while the upstream connects, or when it cannot take more
+  /// body bytes.
   var shouldHoldReads: Bool {
     guard let exchange else { return !queue.isEmpty }
-    if exchange.requestEnded || exchange.finished { return true }
+    if exchange.requestEnded || exchange.finished { return !queue.isEmpty }
     guard let upstream = exchange.upstream else { return true }
     return !upstream.isWritable
   }
@@ -158,36 +164,47 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
 
   // MARK: - Timers
 
-  func armIdleTimer() {
-    guard let context, !closed else { return }
-    idleTimer?.cancel()
-    idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: limits.idleTimeout.timeAmount) {
-      [self] in
-      if self.awaitingHead { self.abortConnection() }
+  /// The loop's clock (a manual clock under `EmbeddedEventLoop` in tests).
+  var loopNow: NIODeadline { loop.eventLoop.now }
+
+  /// Makes sure the connection's one timer fires no later than its earliest deadline.
+  func armTimer() {
+    guard let context, !closed, let earliest = deadlines.earliest else { return }
+    if let at = timerAt, at <= earliest { return }
+    timer?.cancel()
+    timerAt = earliest
+    timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: earliest) { [self] in
+      self.timerFired()
     }
+  }
+
+  func timerFired() {
+    timer = nil
+    timerAt = nil
+    let now = loopNow
+    while !closed, let kind = deadlines.takeExpired(at: now) {
+      switch kind {
+      case .header:
+        if awaitingHead { failConnection(.requestTimeout) }
+      case .idle:
+        if awaitingHead { abortConnection() }
+      case .upstream:
+        if let exchange { upstreamTimedOut(exchange) }
+      }
+    }
+    armTimer()
   }
 
   /// Called by `ReadGuard` on the first byte of a request head.
   func firstHeadByte() {
-    guard let context, headerTimer == nil else { return }
-    idleTimer?.cancel()
-    idleTimer = nil
-    headerTimer = context.eventLoop.assumeIsolated().scheduleTask(in: limits.requestHeaderTimeout.timeAmount) {
-      [self] in
-      self.headerTimer = nil
-      if self.awaitingHead { self.failConnection(.requestTimeout) }
-    }
+    guard deadlines.header == nil else { return }
+    deadlines.idle = nil
+    deadlines.header = loopNow + limits.requestHeaderTimeout.timeAmount
+    armTimer()
   }
 
   func headTooLarge() {
     failConnection(.uriTooLong)
-  }
-
-  func cancelTimers() {
-    idleTimer?.cancel()
-    idleTimer = nil
-    headerTimer?.cancel()
-    headerTimer = nil
   }
 
   /// Drain (SIGTERM): close now if idle, else after the current response.
@@ -442,10 +459,10 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     connection.delegate = self
     connection.setHoldReads(false)
     exchange.upstreamStartNanos = WallClock.monotonicNanoseconds()
-    if exchange.timeoutTask == nil, let timeout = exchange.route?.config.timeout {
-      exchange.timeoutTask = context.eventLoop.assumeIsolated().scheduleTask(in: timeout.timeAmount) { [self] in
-        self.upstreamTimedOut(exchange)
-      }
+    if !exchange.timeoutArmed, let timeout = exchange.route?.config.timeout {
+      exchange.timeoutArmed = true
+      deadlines.upstream = loopNow + timeout.timeAmount
+      armTimer()
     }
     connection.write(.head(upstreamHead))
     if exchange.expectContinue && exchange.bodyReceived == 0 && !exchange.responseStarted {
@@ -590,7 +607,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
 
   func upstreamResponseEnd(_ trailers: HTTPHeaders?) {
     guard let exchange, let context, !exchange.finished else { return }
-    exchange.timeoutTask?.cancel()
+    deadlines.upstream = nil
     if exchange.chunkedResponse {
       let last = ResponseWriter.lastChunk(trailers: trailers, allocator: context.channel.allocator)
       exchange.bytesOut += last.readableBytes
@@ -629,8 +646,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
       && (!exchange.hasBody || exchange.buffered.isEmpty && exchange.bodyReceived == 0)
     {
       exchange.retries = 1
-      exchange.timeoutTask?.cancel()
-      exchange.timeoutTask = nil
+      exchange.timeoutArmed = false
       if exchange.requestEnded && !exchange.hasBody {
         exchange.buffered = [.end(nil)]
       }
@@ -677,7 +693,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
       exchange.target?.backend.activeConnections.add(-1)
       upstream.close()
     }
-    exchange.timeoutTask?.cancel()
+    deadlines.upstream = nil
     if exchange.responseStarted {
       abortConnection()
       return
@@ -758,7 +774,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
   func finish(_ exchange: Exchange, status: Int) {
     guard !exchange.finished else { return }
     exchange.finished = true
-    exchange.timeoutTask?.cancel()
+    deadlines.upstream = nil
     if exchange.countedInFlight, let endpoint = exchange.endpoint {
       endpoint.stats.inFlight.wrappingDecrement(ordering: .relaxed)
     }
@@ -824,7 +840,8 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
       }
     }
     if self.exchange == nil && queue.isEmpty && !closing {
-      armIdleTimer()
+      deadlines.idle = loopNow + limits.idleTimeout.timeAmount
+      armTimer()
     }
     resumeReadsIfNeeded()
   }
