@@ -10,15 +10,35 @@ public enum HeaderRules {
     "te", "trailer", "transfer-encoding", "upgrade", "http2-settings",
   ]
 
-  /// True for a name that is hop-by-hop on its own (case-insensitive).
-  public static func isHopByHop(_ name: String) -> Bool {
-    // Fast reject: every hop-by-hop name starts with c, k, p, t, u or h.
-    guard let first = name.utf8.first else { return false }
-    switch first | 0x20 {
-    case UInt8(ascii: "c"), UInt8(ascii: "k"), UInt8(ascii: "p"), UInt8(ascii: "t"), UInt8(ascii: "u"),
-      UInt8(ascii: "h"):
-      return hopByHop.contains(name.lowercased())
+  /// True for a name that is hop-by-hop on its own (case-insensitive). Runs per header on the
+  /// request path, so it dispatches on length and compares bytes without allocating.
+  @inlinable public static func isHopByHop(_ name: String) -> Bool {
+    switch name.utf8.count {
+    case 2: return equalsIgnoringCase(name, "te")
+    case 7: return equalsIgnoringCase(name, "upgrade") || equalsIgnoringCase(name, "trailer")
+    case 10: return equalsIgnoringCase(name, "connection") || equalsIgnoringCase(name, "keep-alive")
+    case 14: return equalsIgnoringCase(name, "http2-settings")
+    case 16: return equalsIgnoringCase(name, "proxy-connection")
+    case 17: return equalsIgnoringCase(name, "transfer-encoding")
+    case 18: return equalsIgnoringCase(name, "proxy-authenticate")
+    case 19: return equalsIgnoringCase(name, "proxy-authorization")
     default: return false
+    }
+  }
+
+  /// ASCII case-insensitive equality of a header name with a lower-case name, without
+  /// allocating (`String.lowercased()` allocates for names over 15 bytes).
+  @inlinable public static func equalsIgnoringCase(_ name: String, _ lower: String) -> Bool {
+    var a = name.utf8.makeIterator()
+    var b = lower.utf8.makeIterator()
+    while true {
+      switch (a.next(), b.next()) {
+      case (nil, nil): return true
+      case (let x?, let y?):
+        let folded = (x >= UInt8(ascii: "A") && x <= UInt8(ascii: "Z")) ? x | 0x20 : x
+        if folded != y { return false }
+      default: return false
+      }
     }
   }
 

@@ -28,6 +28,8 @@ final class Exchange {
 
   // request body
   var hasBody = false
+  var chunkedRequest = false
+  var requestLength: Int?
   var bodyReceived = 0
   var requestEnded = false
   var buffered: [HTTPServerRequestPart] = []

@@ -278,14 +278,15 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     for (name, value) in head.headers {
       headBytes += name.utf8.count + value.utf8.count + 4
       switch name.utf8.count {
-      case 4 where name.lowercased() == "host":
+      case 4 where HeaderRules.equalsIgnoringCase(name, "host"):
         hostCount += 1
         exchange.host = value
-      case 6 where name.lowercased() == "expect":
-        if value.lowercased() == "100-continue" { expect = true }
-      case 14 where name.lowercased() == "content-length":
+      case 6 where HeaderRules.equalsIgnoringCase(name, "expect"):
+        if HeaderRules.equalsIgnoringCase(value, "100-continue") { expect = true }
+      case 14 where HeaderRules.equalsIgnoringCase(name, "content-length"):
         contentLength = Int(value)
-      case 17 where name.lowercased() == "transfer-encoding":
+        if contentLength == nil || contentLength! < 0 { return .badRequest("invalid Content-Length") }
+      case 17 where HeaderRules.equalsIgnoringCase(name, "transfer-encoding"):
         transferEncoding = (transferEncoding.map { $0 + "," } ?? "") + value
       default: break
       }
@@ -300,11 +301,11 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
         return .badRequest("only the chunked transfer coding is accepted")
       }
       exchange.hasBody = true
+      exchange.chunkedRequest = true
     } else if let contentLength {
       if contentLength > limits.maxRequestBodyBytes.bytes { return .bodyTooLarge }
       exchange.hasBody = contentLength > 0
-    } else if head.headers.contains(name: "content-length") {
-      return .badRequest("invalid Content-Length")
+      exchange.requestLength = contentLength
     }
     exchange.expectContinue = expect && exchange.hasBody && head.version.minor >= 1
     switch PathNormalizer.normalize(head.uri) {
@@ -362,57 +363,69 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
 
   /// The request as it goes upstream: hop-by-hop headers and every header named in
   /// `Connection` removed first, then the gateway's identity headers set, then the route's
-  /// header edits; framing regenerated.
+  /// header edits; framing regenerated. Header names are compared without lower-casing
+  /// (no allocation per header).
   func upstreamHead(_ head: HTTPRequestHead, _ exchange: Exchange, _ route: RouteRuntime) -> HTTPRequestHead {
     var headers = HTTPHeaders()
+    headers.reserveCapacity(head.headers.count + 6)
     let connectionTokens = HeaderRules.connectionTokens(head.headers["connection"])
     let trusted = !listener.config.trustedProxies.isEmpty && listener.isTrustedProxy(peerBytes)
-    let propagateTracing = exchange.graph.configuration.observability.propagateTracing
-    let idHeader = exchange.graph.configuration.observability.requestIDHeader
-    var incomingXFF: [String] = []
+    let observability = exchange.graph.configuration.observability
+    let idHeader = observability.requestIDHeader
+    var incomingXFF = ""
     var originalHost = ""
+    var sawProto = false
+    var sawForwardedHost = false
     for (name, value) in head.headers {
-      let lower = name.lowercased()
-      if HeaderRules.isHopByHop(lower) || connectionTokens.contains(lower) { continue }
-      switch lower {
-      case "content-length", "expect", idHeader: continue
-      case "host":
+      if HeaderRules.isHopByHop(name) { continue }
+      if !connectionTokens.isEmpty && connectionTokens.contains(where: { HeaderRules.equalsIgnoringCase(name, $0) }) {
+        continue
+      }
+      switch name.utf8.count {
+      case 4 where HeaderRules.equalsIgnoringCase(name, "host"):
         originalHost = value
         continue
-      case "x-forwarded-for":
-        if trusted { incomingXFF.append(value) }
+      case 6 where HeaderRules.equalsIgnoringCase(name, "expect"):
         continue
-      case "x-forwarded-proto", "x-forwarded-host":
+      case 14 where HeaderRules.equalsIgnoringCase(name, "content-length"):
+        continue
+      case 15 where HeaderRules.equalsIgnoringCase(name, "x-forwarded-for"):
+        if trusted { incomingXFF += incomingXFF.isEmpty ? value : ", " + value }
+        continue
+      case 17 where HeaderRules.equalsIgnoringCase(name, "x-forwarded-proto"):
         if !trusted { continue }
-      case "traceparent", "tracestate":
-        if !propagateTracing { continue }
-      default: break
+        sawProto = true
+      case 16 where HeaderRules.equalsIgnoringCase(name, "x-forwarded-host"):
+        if !trusted { continue }
+        sawForwardedHost = true
+      case 11 where HeaderRules.equalsIgnoringCase(name, "traceparent"),
+        10 where HeaderRules.equalsIgnoringCase(name, "tracestate"):
+        if !observability.propagateTracing { continue }
+      default:
+        if HeaderRules.equalsIgnoringCase(name, idHeader) { continue }
       }
       headers.add(name: name, value: value)
     }
     let rewrite = route.config.rewrite
     headers.add(name: "host", value: rewrite?.host ?? originalHost)
-    incomingXFF.append(peerIP)
-    headers.replaceOrAdd(name: "x-forwarded-for", value: incomingXFF.joined(separator: ", "))
-    if !(trusted && headers.contains(name: "x-forwarded-proto")) { headers.add(name: "x-forwarded-proto", value: "http") }
-    if !(trusted && headers.contains(name: "x-forwarded-host")) && !originalHost.isEmpty {
-      headers.add(name: "x-forwarded-host", value: originalHost)
-    }
+    headers.add(name: "x-forwarded-for", value: incomingXFF.isEmpty ? peerIP : incomingXFF + ", " + peerIP)
+    if !sawProto { headers.add(name: "x-forwarded-proto", value: "http") }
+    if !sawForwardedHost && !originalHost.isEmpty { headers.add(name: "x-forwarded-host", value: originalHost) }
     headers.add(name: idHeader, value: exchange.requestID)
     let mutation = route.config.requestHeaders
-    for name in mutation.remove { headers.remove(name: name) }
-    for pair in mutation.sets { headers.replaceOrAdd(name: pair.name, value: pair.value) }
-    if head.headers.contains(name: "transfer-encoding") {
+    if !mutation.isEmpty {
+      for name in mutation.remove { headers.remove(name: name) }
+      for pair in mutation.sets { headers.replaceOrAdd(name: pair.name, value: pair.value) }
+    }
+    if exchange.chunkedRequest {
       headers.add(name: "transfer-encoding", value: "chunked")
-    } else if let length = head.headers.first(name: "content-length") {
-      headers.add(name: "content-length", value: length)
+    } else if let length = exchange.requestLength {
+      headers.add(name: "content-length", value: String(length))
     }
     var path = exchange.path
     if let rewrite, rewrite.rewritesPath { path = rewrite.apply(to: path) }
     let uri = exchange.upstreamQuery.map { path + "?" + $0 } ?? path
-    var upstream = HTTPRequestHead(version: .http1_1, method: head.method, uri: uri)
-    upstream.headers = headers
-    return upstream
+    return HTTPRequestHead(version: .http1_1, method: head.method, uri: uri, headers: headers)
   }
 
   // MARK: - Upstream
@@ -528,43 +541,71 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     if exchange.responseStarted { abortConnection() } else { respondError(.gatewayTimeout, exchange) }
   }
 
+  /// Writes the client's response head straight into a buffer from the upstream's head:
+  /// hop-by-hop and `Connection`-named headers dropped, the route's edits applied, the
+  /// request id added, framing chosen (length kept, chunked only when unknown, nothing for
+  /// HEAD/204/304). No intermediate header list is built.
   func upstreamResponseHead(_ head: HTTPResponseHead) {
     guard let exchange, let context, !exchange.finished else { return }
-    exchange.upstreamStatus = Int(head.status.code)
-    exchange.status = Int(head.status.code)
+    let code = Int(head.status.code)
+    exchange.upstreamStatus = code
+    exchange.status = code
     exchange.responseStarted = true
-    let code = head.status.code
     exchange.noResponseBody = exchange.isHEAD || code == 204 || code == 304 || code < 200
-    var headers = HTTPHeaders()
     let connectionTokens = HeaderRules.connectionTokens(head.headers["connection"])
+    let mutation = exchange.route?.config.responseHeaders ?? HeaderMutation()
+    let idHeader = exchange.graph.configuration.observability.requestIDHeader
+    var buffer = context.channel.allocator.buffer(capacity: 512)
+    buffer.writeStaticString("HTTP/1.1 ")
+    buffer.writeString(String(code))
+    buffer.writeStaticString(" ")
+    buffer.writeString(head.status.reasonPhrase)
+    buffer.writeStaticString("\r\n")
     var hasLength = false
     for (name, value) in head.headers {
-      let lower = name.lowercased()
-      if HeaderRules.isHopByHop(lower) || connectionTokens.contains(lower) { continue }
-      if lower == "content-length" {
-        if code == 204 || code == 304 && !exchange.isHEAD { continue }
-        hasLength = true
+      if HeaderRules.isHopByHop(name) { continue }
+      if !connectionTokens.isEmpty && connectionTokens.contains(where: { HeaderRules.equalsIgnoringCase(name, $0) }) {
+        continue
       }
-      headers.add(name: name, value: value)
+      if name.utf8.count == 14 && HeaderRules.equalsIgnoringCase(name, "content-length") {
+        if code == 204 || (code == 304 && !exchange.isHEAD) { continue }
+        hasLength = true
+      } else if HeaderRules.equalsIgnoringCase(name, idHeader) {
+        continue
+      } else if !mutation.isEmpty
+        && (mutation.remove.contains(where: { HeaderRules.equalsIgnoringCase(name, $0) })
+          || mutation.sets.contains(where: { HeaderRules.equalsIgnoringCase(name, $0.name) }))
+      {
+        continue
+      }
+      Self.writeHeader(&buffer, name, value)
     }
-    if let mutation = exchange.route?.config.responseHeaders, !mutation.isEmpty {
-      for name in mutation.remove { headers.remove(name: name) }
-      for pair in mutation.sets { headers.replaceOrAdd(name: pair.name, value: pair.value) }
-    }
-    headers.replaceOrAdd(name: exchange.graph.configuration.observability.requestIDHeader, value: exchange.requestID)
+    for pair in mutation.sets { Self.writeHeader(&buffer, pair.name, pair.value) }
+    Self.writeHeader(&buffer, idHeader, exchange.requestID)
     if !exchange.noResponseBody && !hasLength {
       if exchange.head.version.minor >= 1 {
-        headers.add(name: "transfer-encoding", value: "chunked")
+        buffer.writeStaticString("transfer-encoding: chunked\r\n")
         exchange.chunkedResponse = true
       } else {
         exchange.keepAlive = false  // HTTP/1.0 client: the body ends when we close
       }
     }
     if !exchange.requestEnded { exchange.keepAlive = false }
-    addConnectionHeader(&headers, exchange)
-    let buffer = ResponseWriter.head(status: head.status, headers: headers, allocator: context.channel.allocator)
+    if !exchange.keepAlive || closing {
+      buffer.writeStaticString("connection: close\r\n")
+    } else if exchange.head.version.minor == 0 {
+      buffer.writeStaticString("connection: keep-alive\r\n")
+    }
+    buffer.writeStaticString("\r\n")
     exchange.bytesOut += buffer.readableBytes
     context.write(wrapOutboundOut(buffer), promise: nil)
+  }
+
+  @inline(__always) static func writeHeader(_ buffer: inout ByteBuffer, _ name: String, _ value: String) {
+    buffer.writeString(name)
+    buffer.writeStaticString(": ")
+    buffer.writeString(value)
+    buffer.writeStaticString("\r\n")
   }
 
   func addConnectionHeader(_ headers: inout HTTPHeaders, _ exchange: Exchange) {
