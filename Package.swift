@@ -23,7 +23,10 @@ let package = Package(
       swiftSettings: strict),
     .target(
       name: "SluiceConfig",
-      dependencies: ["SluiceCore", "SluiceFeatures", .product(name: "Yams", package: "Yams")],
+      dependencies: [
+        "SluiceCore", "SluiceFeatures", .product(name: "Yams", package: "Yams"),
+        .product(name: "Atomics", package: "swift-atomics"),
+      ],
       swiftSettings: strict),
     .target(
       name: "SluiceProxy",
@@ -42,6 +45,7 @@ let package = Package(
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "Atomics", package: "swift-atomics"),
       ],
       swiftSettings: strict),
     .target(
@@ -66,6 +70,7 @@ let package = Package(
       name: "FuzzPath", dependencies: ["SluiceCore", "SluiceFeatures"], path: "Fuzz/FuzzPath"),
     .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),
     .testTarget(name: "SluiceFeaturesTests", dependencies: ["SluiceFeatures", "SluiceCore"]),
+    .testTarget(name: "SluiceAdaptersTests", dependencies: ["SluiceAdapters", "SluiceFeatures"]),
     .testTarget(
       name: "SluiceConfigTests", dependencies: ["SluiceConfig", "SluiceCore", "SluiceFeatures"],
       resources: []),

@@ -172,3 +172,70 @@ def test_drain_timeout_bounds_shutdown(gateway, upstream):
     gw.proc.send_signal(signal.SIGTERM)
     assert gw.proc.wait(timeout=5) == 0
     assert time.time() - start < 2.5
+
+
+def test_reload_keeps_upstream_pool(gateway, upstream):
+    up = upstream()
+    gw = gateway(simple_config(up.address, routes_extra=ROUTE_A) + "runtime: { event_loops: 1 }\n")
+    with requests.Session() as s:
+        for _ in range(5):
+            assert s.get(gw.url("/p")).status_code == 200
+        gw.write_config(simple_config(up.address, routes_extra=ROUTE_B) + "runtime: { event_loops: 1 }\n")
+        assert requests.post(gw.admin("/reload")).status_code == 200
+        for _ in range(5):
+            assert s.get(gw.url("/p")).status_code == 200
+    assert up.connections == 1, "the pooled upstream connection must survive a reload"
+
+
+def test_reload_adds_and_removes_listeners(gateway, upstream):
+    from conftest import free_port
+    up = upstream()
+    gw = gateway(simple_config(up.address))
+    extra = free_port()
+    # a second listener, added under `listeners:` of the same config
+    base = simple_config(up.address)
+    head, tail = base.split("backends:")
+    gw.write_config(head + f"""  - name: second
+    listen: 127.0.0.1:{extra}
+    routes: [ {{ name: s, direct_response: {{ status: 200, body: "second" }} }} ]
+backends:""" + tail)
+    r = requests.post(gw.admin("/reload"))
+    assert r.status_code == 200 and r.json()["listeners_added_or_moved"] == ["second"], r.text
+    assert requests.get(f"http://127.0.0.1:{extra}/").text == "second"
+    gw.write_config(base)
+    r = requests.post(gw.admin("/reload"))
+    assert r.json()["listeners_removed"] == ["second"]
+    time.sleep(0.2)
+    try:
+        requests.get(f"http://127.0.0.1:{extra}/", timeout=1)
+        assert False, "the removed listener still accepts"
+    except requests.ConnectionError:
+        pass
+    assert requests.get(gw.url("/x")).status_code == 200
+
+
+def test_blocked_stdout_never_stalls_traffic(tmp_path, upstream):
+    """The access log goes to a pipe nobody reads: requests must keep flowing."""
+    import subprocess
+    from conftest import BIN, free_port
+    up = upstream()
+    port, admin = free_port(), free_port()
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(simple_config(up.address).replace("{{PORT}}", str(port)).replace("{{ADMIN_PORT}}", str(admin)))
+    proc = subprocess.Popen([BIN, "serve", "--config", str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                if requests.get(f"http://127.0.0.1:{admin}/readyz", timeout=0.5).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.05)
+        start = time.time()
+        with requests.Session() as s:
+            for _ in range(1500):  # ~600 KB of log lines: far more than a pipe buffer holds
+                assert s.get(f"http://127.0.0.1:{port}/blocked-log", timeout=5).status_code == 200
+        assert time.time() - start < 30
+    finally:
+        proc.kill()
+        proc.wait()

@@ -75,9 +75,10 @@ def test_port_in_use_exits_2(tmp_path):
 
 
 def test_embedded_default_config():
-    with socket.socket() as probe:
-        if probe.connect_ex(("127.0.0.1", 8080)) == 0:
-            pytest.skip("port 8080 is taken on this machine")
+    for port in (8080, 9901):
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                pytest.skip(f"port {port} is taken on this machine")
     proc = subprocess.Popen([BIN, "serve"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.time() + 10
