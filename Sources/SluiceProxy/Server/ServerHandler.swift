@@ -30,7 +30,9 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
 
   var headsSeen = 0
   var exchange: Exchange?
-  var queue = CircularBuffer<HTTPServerRequestPart>()
+  /// Pipelined request parts. An `Array` rather than a `CircularBuffer`: an empty array holds
+  /// no storage, and an idle keep-alive connection should cost as little as possible.
+  var queue: [HTTPServerRequestPart] = []
   var pendingRead = false
   var closing = false
   var closed = false
@@ -72,7 +74,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
       finish(exchange, status: exchange.responseStarted ? exchange.status : 499)
     }
     exchange = nil
-    queue.removeAll()
+    queue = []
     loop.connections[ObjectIdentifier(self)] = nil
     listener.activeConnections.add(-1)
     context.fireChannelInactive()
@@ -768,7 +770,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
   func failConnection(_ error: GatewayError) {
     guard let context, !closed else { return }
     closing = true
-    queue.removeAll()
+    queue = []
     if let exchange, !exchange.finished {
       exchange.keepAlive = false
       respondError(error, exchange)
@@ -869,14 +871,15 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
       return
     }
     context.flush()
-    while self.exchange == nil, let part = queue.popFirst() {
+    while self.exchange == nil, !queue.isEmpty {
+      let part = queue.removeFirst()
       switch part {
       case .head(let head): startRequest(head)
       case .body, .end: break
       }
       while let current = self.exchange, !current.requestEnded, !current.finished, let next = queue.first {
         if case .head = next { break }
-        _ = queue.popFirst()
+        queue.removeFirst()
         requestPart(next, current)
       }
     }
