@@ -35,7 +35,15 @@ public final class Gateway: @unchecked Sendable {
 
   var group: MultiThreadedEventLoopGroup?
   var contexts: LoopContexts?
-  var graph: RuntimeGraph?
+  /// The newest graph. Written on `control`, read by admin handlers on event loops through
+  /// `graphLock` — never with `control.sync` from a loop: a reload on `control` waits for every
+  /// loop to take the new graph, so a loop blocked on `control` would deadlock it.
+  var graph: RuntimeGraph? {
+    get { graphLock.withLock { _graph } }
+    set { graphLock.withLock { _graph = newValue } }
+  }
+  private var _graph: RuntimeGraph?
+  private let graphLock = Mutex()
   var listenerChannels: [String: (address: HostPort, channel: any Channel)] = [:]
   var adminChannel: (any Channel)?
   var sink: FileLogWriter?
@@ -285,12 +293,12 @@ public final class Gateway: @unchecked Sendable {
 extension Gateway: AdminControl {
   public var isReady: Bool { ready.load(ordering: .relaxed) && !draining.load(ordering: .relaxed) }
 
-  public var adminToken: String? { control.sync { graph?.configuration.admin.token } }
+  public var adminToken: String? { graph?.configuration.admin.token }
 
   public func metricsText() -> String { state.metrics.render() }
 
   public func configJSON() -> String {
-    guard let config = control.sync(execute: { graph?.configuration }) else { return "{}" }
+    guard let config = graph?.configuration else { return "{}" }
     return ConfigJSON.render(config).rendered(pretty: true) + "\n"
   }
 

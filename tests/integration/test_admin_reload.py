@@ -239,3 +239,33 @@ def test_blocked_stdout_never_stalls_traffic(tmp_path, upstream):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_admin_requests_during_reloads_never_hang(gateway, upstream):
+    """Regression: admin handlers used to read the config with a blocking call onto the control
+    queue; a reload there waits for every event loop, so the two could deadlock."""
+    up = upstream()
+    gw = gateway(simple_config(up.address, routes_extra=ROUTE_A))
+    errors, done = [], threading.Event()
+
+    def poll():
+        with requests.Session() as s:
+            while not done.is_set():
+                try:
+                    for path in ("/config", "/metrics", "/backends"):
+                        s.get(gw.admin(path), timeout=5).raise_for_status()
+                except requests.RequestException as e:
+                    errors.append(repr(e))
+                    return
+
+    threads = [threading.Thread(target=poll) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for n in range(15):
+        gw.write_config(simple_config(up.address, routes_extra=ROUTE_B if n % 2 == 0 else ROUTE_A))
+        r = requests.post(gw.admin("/reload"), timeout=5)
+        assert r.status_code == 200
+    done.set()
+    for t in threads:
+        t.join()
+    assert errors == []
