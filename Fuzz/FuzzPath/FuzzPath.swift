@@ -25,44 +25,10 @@ public func fuzzPath(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   @main struct Replay {
     static func main() {
       for path in CommandLine.arguments.dropFirst() {
-        guard let text = readAll(path) else { continue }
+        guard let text = ProcessFiles.read(path) else { continue }
         var bytes = Array(text.utf8)
         _ = fuzzPath(&bytes, bytes.count)
       }
     }
-  }
-#endif
-
-#if canImport(Glibc)
-  import Glibc
-#endif
-
-func readAll(_ path: String) -> String? {
-  guard let file = fopen(path, "rb") else { return nil }
-  defer { fclose(file) }
-  var bytes: [UInt8] = []
-  var buffer = [UInt8](repeating: 0, count: 4096)
-  while true {
-    let n = fread(&buffer, 1, buffer.count, file)
-    if n <= 0 { break }
-    bytes += buffer[0..<n]
-  }
-  return String(decoding: bytes, as: UTF8.self)
-}
-
-#if SLUICE_FUZZ
-  // SwiftPM links an executable's entry point as `FuzzPath_main`; hand control to libFuzzer's driver.
-  @_silgen_name("LLVMFuzzerRunDriver")
-  func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
-  ) -> CInt
-
-  @_cdecl("FuzzPath_main")
-  public func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> CInt {
-    var count = argc
-    var vector: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = argv
-    return LLVMFuzzerRunDriver(&count, &vector) { fuzzPath($0, $1) }
   }
 #endif

@@ -26,6 +26,9 @@ def test_admin_endpoints(gateway, upstream):
                  "process_cpu_seconds_total", "process_open_fds"]:
         assert name in text, name
     assert 'sluice_http_requests_total{listener="public",route="main",backend="svc",code="200"} 1' in text
+    assert 'sluice_upstream_connections{backend="svc",state="idle"} 1' in text
+    assert 'sluice_upstream_connections{backend="svc",state="active"} 0' in text
+    assert 'sluice_active_connections{listener="public"}' in text
     assert 'le="0.001"' in text and 'le="2.048"' in text and 'le="+Inf"' in text
     config = requests.get(gw.admin("/config")).json()
     limits = config["listeners"][0]["limits"]

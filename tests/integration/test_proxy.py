@@ -319,3 +319,18 @@ def test_access_log_to_file(gateway, upstream, tmp_path):
     time.sleep(0.4)
     lines = log.read_text().splitlines()
     assert len(lines) == 5 and all(json.loads(l)["status"] == 200 for l in lines)
+
+
+def test_upstream_closing_idle_connections_is_handled(gateway, upstream):
+    """An upstream that answers `connection: close` (or closes idle keep-alive connections) must
+    never cost a client request, and the idle gauge must not drift."""
+    up = upstream(lambda req: (200, [("connection", "close")], b"bye"))
+    gw = gateway(simple_config(up.address))
+    with requests.Session() as s:
+        for _ in range(20):
+            r = s.get(gw.url("/c"))
+            assert r.status_code == 200 and r.text == "bye"
+    assert up.connections == 20
+    metrics = requests.get(gw.admin("/metrics")).text
+    assert 'sluice_upstream_connections{backend="svc",state="idle"} 0' in metrics
+    assert 'sluice_upstream_connections{backend="svc",state="active"} 0' in metrics

@@ -209,14 +209,14 @@ public final class MetricsRegistry: @unchecked Sendable {
 public enum ProcessMetrics {
   public static func render() -> String {
     var out = ""
-    if let status = readFile("/proc/self/status") {
+    if let status = ProcessFiles.read("/proc/self/status") {
       for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
         let kb = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
         out += "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
         out += "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes \(kb * 1024)\n"
       }
     }
-    if let stat = readFile("/proc/self/stat"), let close = stat.lastIndex(of: ")") {
+    if let stat = ProcessFiles.read("/proc/self/stat"), let close = stat.lastIndex(of: ")") {
       let fields = stat[stat.index(after: close)...].split(separator: " ")
       // after ")": state is field 3 → index 0; utime = field 14 → index 11, stime → 12
       if fields.count > 12, let ut = Double(fields[11]), let st = Double(fields[12]) {
@@ -235,18 +235,4 @@ public enum ProcessMetrics {
     return out
   }
 
-  public static func readFile(_ path: String) -> String? {
-    let fd = open(path, O_RDONLY)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 4096)
-    while true {
-      let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, 4096) }
-      if n <= 0 { break }
-      bytes.append(contentsOf: buffer[0..<n])
-      if bytes.count > 16 << 20 { break }
-    }
-    return String(decoding: bytes, as: UTF8.self)
-  }
 }

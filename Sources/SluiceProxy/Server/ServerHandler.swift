@@ -435,7 +435,6 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
   func dispatch(_ exchange: Exchange) {
     guard let endpoint = exchange.endpoint, let target = exchange.target else { return }
     if let connection = loop.pool.take(endpoint.key) {
-      target.backend.idleConnections.add(-1)
       exchange.reusedConnection = true
       attach(connection, exchange)
       return
@@ -447,8 +446,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
         switch result {
         case .success(let connection):
           guard self.exchange === exchange, !exchange.finished, !self.closed else {
-            self.loop.pool.release(connection)
-            if connection.isActive { backend.idleConnections.add(1) }
+            self.loop.pool.release(connection, idleGauge: backend.idleConnections)
             return
           }
           exchange.reusedConnection = false
@@ -660,8 +658,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
       exchange.upstream = nil
       exchange.target?.backend.activeConnections.add(-1)
       if exchange.requestEnded && upstream.reusable {
-        loop.pool.release(upstream)
-        if upstream.isActive { exchange.target?.backend.idleConnections.add(1) }
+        loop.pool.release(upstream, idleGauge: exchange.target?.backend.idleConnections)
       } else {
         upstream.close()
       }

@@ -3,6 +3,7 @@ import NIOHTTP1
 import NIOPosix
 import SluiceConfig
 import SluiceCore
+import SluiceFeatures
 
 /// What an upstream connection reports to the request that is using it. Both sides live on
 /// the same event loop, so these are plain synchronous calls.
@@ -34,8 +35,9 @@ final class UpstreamConnection: ChannelDuplexHandler {
   /// Upstream asked to close after this response (or spoke HTTP/1.0 without keep-alive).
   var reusable = true
   var idleSince: NIODeadline = .now()
-  var requestsServed = 0
   var closed = false
+  /// While the connection sits idle in the pool: the gauge it counts in.
+  var idleGauge: Gauge?
 
   init(key: String, backendName: String, pool: UpstreamPool) {
     self.key = key
@@ -145,12 +147,15 @@ final class UpstreamPool {
   func take(_ key: String) -> UpstreamConnection? {
     while var list = idle[key], let connection = list.popLast() {
       idle[key] = list
+      leaveIdle(connection)
       if connection.isActive { return connection }
     }
     return nil
   }
 
-  func release(_ connection: UpstreamConnection) {
+  /// Back into the pool (or closed when it cannot be reused or the pool is full). The
+  /// `sluice_upstream_connections{state="idle"}` gauge is kept here, in one place.
+  func release(_ connection: UpstreamConnection, idleGauge: Gauge?) {
     guard connection.isActive, connection.reusable else {
       connection.close()
       return
@@ -164,20 +169,31 @@ final class UpstreamPool {
     }
     list.append(connection)
     idle[connection.key] = list
+    connection.idleGauge = idleGauge
+    idleGauge?.add(1)
   }
 
+  func leaveIdle(_ connection: UpstreamConnection) {
+    connection.idleGauge?.add(-1)
+    connection.idleGauge = nil
+  }
+
+  /// The connection closed: drop it from the idle list if it was there.
   func forget(_ connection: UpstreamConnection) {
     guard var list = idle[connection.key], let index = list.firstIndex(where: { $0 === connection }) else { return }
     list.remove(at: index)
     idle[connection.key] = list
+    leaveIdle(connection)
   }
 
   func closeIdle(olderThan age: TimeAmount) {
     let cutoff = NIODeadline.now() - age
-    for (key, list) in idle {
-      let (old, fresh) = (list.filter { $0.idleSince < cutoff }, list.filter { $0.idleSince >= cutoff })
-      idle[key] = fresh
-      for connection in old { connection.close() }
+    for (key, list) in idle where list.contains(where: { $0.idleSince < cutoff }) {
+      idle[key] = list.filter { $0.idleSince >= cutoff }
+      for connection in list where connection.idleSince < cutoff {
+        leaveIdle(connection)
+        connection.close()
+      }
     }
   }
 
