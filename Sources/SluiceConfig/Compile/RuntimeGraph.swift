@@ -164,6 +164,11 @@ public enum Compiler {
     let metrics = state.metrics
     var backends: [String: BackendRuntime] = [:]
     for b in config.backends {
+      // Every endpoint counts as healthy until health checking exists (a later capability).
+      metrics.gauge(
+        "sluice_backend_healthy_endpoints", help: "Endpoints of a backend that may receive traffic.",
+        labels: [("backend", b.name)]
+      ).set(b.endpoints.count)
       let endpoints = b.endpoints.map {
         EndpointRuntime(address: $0, stats: state.stats(backend: b.name, address: $0.description))
       }
