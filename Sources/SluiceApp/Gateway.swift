@@ -104,7 +104,7 @@ public final class Gateway: @unchecked Sendable {
     }
     if let admin = config.admin.listen {
       do {
-        adminChannel = try AdminServer.bind(host: admin.host, port: admin.port, group: group, control: self).wait()
+        adminChannel = try AdminServer.bind(admin, group: group, control: self).wait()
       } catch {
         printError("sluice: cannot listen on \(admin) for the admin API: \(Self.describe(error))")
         try? group.syncShutdownGracefully()

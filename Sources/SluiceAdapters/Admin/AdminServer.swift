@@ -1,7 +1,9 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import SluiceConfig
 import SluiceCore
+import SluiceProxy
 
 /// What the admin API asks of the running gateway. The app implements it; the admin server
 /// only speaks HTTP.
@@ -19,7 +21,7 @@ public protocol AdminControl: Sendable {
 
 /// The admin API (SPEC section 3) on its own listener, never on a public one.
 public enum AdminServer {
-  public static func bind(host: String, port: Int, group: any EventLoopGroup, control: any AdminControl) -> EventLoopFuture<any Channel> {
+  public static func bind(_ address: HostPort, group: any EventLoopGroup, control: any AdminControl) -> EventLoopFuture<any Channel> {
     ServerBootstrap(group: group)
       .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
       .childChannelInitializer { channel in
@@ -27,7 +29,7 @@ public enum AdminServer {
           try channel.pipeline.syncOperations.addHandler(AdminHandler(control: control))
         }
       }
-      .bind(host: host, port: port)
+      .bind(to: address)
   }
 }
 

@@ -48,8 +48,7 @@ public enum ListenerServer {
           try sync.addHandler(server)
         }
       }
-    let address = config.listen
-    return bootstrap.bind(host: address.host, port: address.port)
+    return bootstrap.bind(to: config.listen)
   }
 
   static func peer(_ address: SocketAddress?) -> (String, [UInt8]) {
@@ -62,5 +61,17 @@ public enum ListenerServer {
       bytes = v4
     }
     return (text, bytes)
+  }
+}
+
+extension ServerBootstrap {
+  /// Binds an IP literal directly; only a host name goes through the resolver. (NIO's
+  /// `bind(host:port:)` calls `getaddrinfo`, whose `AI_ADDRCONFIG` netlink queries cost about
+  /// a millisecond per listener at start-up.)
+  public func bind(to address: HostPort) -> EventLoopFuture<any Channel> {
+    if let ip = IPAddress.parse(address.host), let socketAddress = try? SocketAddress(ipAddress: IPAddress.format(ip), port: address.port) {
+      return bind(to: socketAddress)
+    }
+    return bind(host: address.host, port: address.port)
   }
 }
