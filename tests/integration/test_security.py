@@ -219,3 +219,17 @@ backends:
     assert 'sluice_upstream_connect_failures_total{backend="dead"} 1' in metrics
     assert 'sluice_http_requests_total{listener="public",route="slow",backend="up",code="504"} 1' in metrics
     assert gw.alive()
+
+
+def test_garbage_after_a_pipelined_request_does_not_cut_its_response(gateway, upstream):
+    def handler(req):
+        time.sleep(0.2)  # the garbage arrives while this response is still owed
+        return 200, [], b"complete-body"
+
+    up = upstream(handler)
+    gw = gateway(simple_config(up.address))
+    answer, closed = closes_after(gw.port, b"GET /first HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n")
+    text = answer.decode("latin-1")
+    assert text.startswith("HTTP/1.1 200") and "complete-body" in text
+    assert "HTTP/1.1 400" in text.split("complete-body", 1)[1]
+    assert closed and len(up.requests) == 1

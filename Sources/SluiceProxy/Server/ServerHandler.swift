@@ -36,6 +36,8 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
   var pendingRead = false
   var closing = false
   var closed = false
+  /// An error for bytes after the request in flight, answered once its response is written.
+  var pendingFailure: GatewayError?
   var deadlines = ConnectionDeadlines()
   var timer: Scheduled<Void>?
   var timerAt: NIODeadline?
@@ -765,10 +767,16 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
   /// A framing or timeout error on the connection itself: answer (when no response started)
   /// and close. Nothing more is read from this connection.
   func failConnection(_ error: GatewayError) {
-    guard let context, !closed else { return }
+    guard context != nil, !closed else { return }
     closing = true
     queue = []
     if let exchange, !exchange.finished {
+      if exchange.requestEnded {
+        // The bad bytes came after a complete request (pipelined): that request's response
+        // is still owed. Answer the error after it, then close.
+        pendingFailure = error
+        return
+      }
       exchange.keepAlive = false
       respondError(error, exchange)
       return
@@ -777,6 +785,12 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
       abortConnection()
       return
     }
+    writeFailure(error)
+  }
+
+  /// A gateway error for bytes that never became a request, then close.
+  func writeFailure(_ error: GatewayError) {
+    guard let context else { return }
     let graph = loop.graph
     let requestID = loop.random.requestID()
     var headers = HTTPHeaders()
@@ -861,6 +875,11 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
   func responseDone(_ exchange: Exchange) {
     guard let context else { return }
     self.exchange = nil
+    if let failure = pendingFailure {
+      pendingFailure = nil
+      writeFailure(failure)
+      return
+    }
     if !exchange.keepAlive || closing {
       closing = true
       context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)))
