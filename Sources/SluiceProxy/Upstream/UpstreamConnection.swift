@@ -53,6 +53,12 @@ final class UpstreamConnection: ChannelDuplexHandler {
   func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    guard delegate != nil else {
+      // Bytes from an upstream nobody asked (an idle pooled connection, or after a request
+      // gave up on it): the connection's state is unknown, so it must never be reused.
+      close()
+      return
+    }
     switch unwrapInboundIn(data) {
     case .head(let head):
       if head.headers.contains(name: "connection") {
