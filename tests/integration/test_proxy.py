@@ -334,3 +334,21 @@ def test_upstream_closing_idle_connections_is_handled(gateway, upstream):
     metrics = requests.get(gw.admin("/metrics")).text
     assert 'sluice_upstream_connections{backend="svc",state="idle"} 0' in metrics
     assert 'sluice_upstream_connections{backend="svc",state="active"} 0' in metrics
+
+
+def test_max_connection_age(gateway, upstream):
+    up = upstream()
+    gw = gateway(simple_config(up.address, listener_extra="    limits: { max_connection_age: 300ms }"))
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as s:
+        s.sendall(b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\n")
+        first = s.recv(65536)
+        assert status_of(first) == 200 and b"connection: close" not in first.lower()
+        time.sleep(0.5)
+        s.sendall(b"GET /2 HTTP/1.1\r\nHost: a\r\n\r\n")
+        second = b""
+        while True:
+            piece = s.recv(65536)
+            if not piece:
+                break
+            second += piece
+        assert status_of(second) == 200 and b"connection: close" in second.lower()

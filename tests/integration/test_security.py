@@ -14,6 +14,7 @@ LIMITS = """    limits:
       max_request_headers: 20
       max_request_body_bytes: 1MiB
       request_header_timeout: 500ms
+      request_body_timeout: 500ms
       idle_timeout: 1s"""
 
 
@@ -112,6 +113,21 @@ def test_slow_loris_gets_408(setup):
                 break
             answer += piece
         assert status_of(answer) == 408
+        assert 0.3 < time.time() - start < 3
+
+
+def test_slow_body_gets_408(setup):
+    gw, up = setup
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as s:
+        s.sendall(b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789")
+        start = time.time()
+        answer = b""
+        while True:
+            piece = s.recv(4096)
+            if not piece:
+                break
+            answer += piece
+        assert status_of(answer) == 408 and b"request_timeout" in answer
         assert 0.3 < time.time() - start < 3
 
 

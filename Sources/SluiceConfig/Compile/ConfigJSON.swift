@@ -53,6 +53,8 @@ public enum ConfigJSON {
           ("max_request_body_bytes", .string(limits.maxRequestBodyBytes.description)),
           ("request_header_timeout", .string(limits.requestHeaderTimeout.description)),
           ("idle_timeout", .string(limits.idleTimeout.description)),
+          ("request_body_timeout", .string(limits.requestBodyTimeout.description)),
+          ("max_connection_age", .string(limits.maxConnectionAge.description)),
         ])
       ),
       ("routes", .array(l.routes.map(route))),

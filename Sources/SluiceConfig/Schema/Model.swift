@@ -71,6 +71,10 @@ public struct ListenerLimits: Sendable {
   public var maxRequestBodyBytes = ByteSize(bytes: 10 * 1024 * 1024)
   public var requestHeaderTimeout = ConfigDuration.seconds(10)
   public var idleTimeout = ConfigDuration.seconds(60)
+  /// Longest pause between two pieces of a request body (a slow-body guard, 408).
+  public var requestBodyTimeout = ConfigDuration.seconds(30)
+  /// After this age a keep-alive connection is closed once its current response is written.
+  public var maxConnectionAge = ConfigDuration.seconds(3600)
 }
 
 public struct ListenerConfig: Sendable {

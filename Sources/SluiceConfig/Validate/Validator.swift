@@ -335,7 +335,8 @@ struct Validator {
         node, "\(owner) limits",
         known: [
           "max_connections", "max_request_header_bytes", "max_request_uri_bytes", "max_request_headers",
-          "max_request_body_bytes", "request_header_timeout", "idle_timeout",
+          "max_request_body_bytes", "request_header_timeout", "idle_timeout", "request_body_timeout",
+          "max_connection_age",
         ], later: ["max_concurrent_streams"])
     else { return out }
     if let n = m["max_connections"]?.value, let v = reader.int(n, "max_connections", min: 1, max: 1_000_000) {
@@ -365,6 +366,12 @@ struct Validator {
       out.requestHeaderTimeout = v
     }
     if let n = m["idle_timeout"]?.value, let v = reader.duration(n, "idle_timeout") { out.idleTimeout = v }
+    if let n = m["request_body_timeout"]?.value, let v = reader.duration(n, "request_body_timeout") {
+      out.requestBodyTimeout = v
+    }
+    if let n = m["max_connection_age"]?.value, let v = reader.duration(n, "max_connection_age") {
+      out.maxConnectionAge = v
+    }
     return out
   }
 

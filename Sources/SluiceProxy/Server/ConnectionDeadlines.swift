@@ -8,25 +8,31 @@ import NIOCore
 /// the one timer fires at the earliest one, acts on what has expired and re-arms for the rest.
 /// A deadline that moves later needs no timer work at all.
 struct ConnectionDeadlines: Equatable {
-  enum Kind: Equatable { case header, upstream, idle }
+  enum Kind: Equatable { case header, body, upstream, idle }
 
   var idle: NIODeadline?
   var header: NIODeadline?
+  /// Next body piece due (while a request body is being received).
+  var body: NIODeadline?
   var upstream: NIODeadline?
 
   var earliest: NIODeadline? {
     var out: NIODeadline?
-    for deadline in [header, upstream, idle] {
+    for deadline in [header, body, upstream, idle] {
       if let deadline, out == nil || deadline < out! { out = deadline }
     }
     return out
   }
 
-  /// The first expired deadline at `now` (header before upstream before idle), cleared.
+  /// The first expired deadline at `now` (header, body, upstream, idle), cleared.
   mutating func takeExpired(at now: NIODeadline) -> Kind? {
     if let h = header, h <= now {
       header = nil
       return .header
+    }
+    if let b = body, b <= now {
+      body = nil
+      return .body
     }
     if let u = upstream, u <= now {
       upstream = nil

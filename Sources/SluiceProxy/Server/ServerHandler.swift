@@ -39,6 +39,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
   /// An error for bytes after the request in flight, answered once its response is written.
   var pendingFailure: GatewayError?
   var deadlines = ConnectionDeadlines()
+  var connectionExpiry = NIODeadline.distantFuture
   var timer: Scheduled<Void>?
   var timerAt: NIODeadline?
 
@@ -60,6 +61,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     loop.connections[ObjectIdentifier(self)] = self
     listener.activeConnections.add(1)
     deadlines.idle = loopNow + limits.idleTimeout.timeAmount
+    connectionExpiry = loopNow + limits.maxConnectionAge.timeAmount
     armTimer()
   }
 
@@ -192,6 +194,10 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
         if awaitingHead { failConnection(.requestTimeout) }
       case .idle:
         if awaitingHead { abortConnection() }
+      case .body:
+        if let exchange, !exchange.requestEnded, !exchange.finished {
+          if exchange.responseStarted { abortConnection() } else { failConnection(.requestTimeout) }
+        }
       case .upstream:
         if let exchange { upstreamTimedOut(exchange) }
       }
@@ -264,6 +270,10 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     endpoint.stats.inFlight.wrappingIncrement(ordering: .relaxed)
     endpoint.stats.requests.wrappingIncrement(ordering: .relaxed)
     exchange.countedInFlight = true
+    if exchange.hasBody {
+      deadlines.body = loopNow + limits.requestBodyTimeout.timeAmount
+      armTimer()
+    }
     exchange.upstreamHead = upstreamHead(head, exchange, route)
     dispatch(exchange)
   }
@@ -503,6 +513,8 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     case .head: return
     case .body(let body):
       exchange.bodyReceived += body.readableBytes
+      deadlines.body = loopNow + limits.requestBodyTimeout.timeAmount
+      armTimer()
       if exchange.bodyReceived > limits.maxRequestBodyBytes.bytes {
         if let upstream = exchange.upstream {
           exchange.upstream = nil
@@ -513,6 +525,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
       }
     case .end:
       exchange.requestEnded = true
+      deadlines.body = nil
     }
     if exchange.finished { return }
     if let upstream = exchange.upstream {
@@ -829,6 +842,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     guard !exchange.finished else { return }
     exchange.finished = true
     deadlines.upstream = nil
+    deadlines.body = nil
     if exchange.countedInFlight, let endpoint = exchange.endpoint {
       endpoint.stats.inFlight.wrappingDecrement(ordering: .relaxed)
     }
@@ -880,6 +894,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
       writeFailure(failure)
       return
     }
+    if loopNow > connectionExpiry { closing = true }  // max_connection_age
     if !exchange.keepAlive || closing {
       closing = true
       context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)))
