@@ -238,7 +238,8 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     let exchange = Exchange(graph: graph, listener: listener, head: head, requestID: requestID)
     self.exchange = exchange
     exchange.clientIP = clientIP(head.headers)
-    if loop.draining { exchange.keepAlive = false }
+    // Draining, or older than max_connection_age: this response says `connection: close`.
+    if loop.draining || loopNow > connectionExpiry { exchange.keepAlive = false }
 
     if let problem = checkHead(head, exchange) {
       respondError(problem, exchange)
@@ -894,7 +895,6 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
       writeFailure(failure)
       return
     }
-    if loopNow > connectionExpiry { closing = true }  // max_connection_age
     if !exchange.keepAlive || closing {
       closing = true
       context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)))
