@@ -13,7 +13,6 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
     .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
-    .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
   ],
   targets: [
     .target(name: "SluiceCore", swiftSettings: strict),
@@ -24,8 +23,7 @@ let package = Package(
     .target(
       name: "SluiceConfig",
       dependencies: [
-        "SluiceCore", "SluiceFeatures", .product(name: "Yams", package: "Yams"),
-        .product(name: "Atomics", package: "swift-atomics"),
+        "SluiceCore", "SluiceFeatures", .product(name: "Atomics", package: "swift-atomics"),
       ],
       swiftSettings: strict),
     .target(

@@ -163,7 +163,7 @@ public enum PathNormalizer {
     return out
   }
 
-  @inline(__always) static func hexValue(_ byte: UInt8) -> UInt8? {
+  @inline(__always) public static func hexValue(_ byte: UInt8) -> UInt8? {
     switch byte {
     case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
     case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10

@@ -43,7 +43,7 @@ public enum RouteTable {
     var rest = Substring(url)
     var port: Int?
     var host = ""
-    if let scheme = rest.range(of: "://") {
+    if let scheme = rest.firstRange(of: "://") {
       rest = rest[scheme.upperBound...]
       let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
       let authority = rest[..<authorityEnd]

@@ -1,9 +1,7 @@
 import SluiceCore
-import Yams
 
-/// The YAML document as a small tree that keeps every node's line and column. It is the only
-/// place Yams is touched; the rest of the config code reads `YNode`s, so diagnostics can point
-/// at the key or value they are about.
+/// The YAML document as a small tree that keeps every node's line and column (built by
+/// `YAMLReader`), so diagnostics can point at the key or value they are about.
 public indirect enum YNode: Sendable {
   case scalar(String, quoted: Bool, SourceLocation)
   case mapping([YPair], SourceLocation)
@@ -47,11 +45,15 @@ public struct YAMLLoader {
   }
 
   public mutating func load(_ text: String) -> YNode? {
-    let node: Node?
+    var reader = YAMLReader(text)
+    let node: YNode?
     do {
-      node = try Yams.compose(yaml: text)
-    } catch let error as YamlError {
-      diagnostics.append(Self.diagnostic(for: error, file: file))
+      node = try reader.document()
+    } catch let failure as YAMLReader.Failure {
+      diagnostics.append(
+        Diagnostic(
+          file: file, line: failure.location.line, column: failure.location.column,
+          message: "YAML syntax error: \(failure.message)"))
       return nil
     } catch {
       diagnostics.append(Diagnostic(file: file, line: 1, column: 1, message: "cannot parse YAML: \(error)"))
@@ -61,59 +63,33 @@ public struct YAMLLoader {
       diagnostics.append(Diagnostic(file: file, line: 1, column: 1, message: "the configuration is empty"))
       return nil
     }
-    return convert(node, depth: 0)
+    return resolve(node)
   }
 
-  static func diagnostic(for error: YamlError, file: String) -> Diagnostic {
-    switch error {
-    case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _):
-      let what = context.map { "\($0.text) " } ?? ""
-      return Diagnostic(file: file, line: mark.line, column: mark.column, message: "YAML syntax error: \(what)\(problem)")
-    case .composer(let context, let problem, let mark, _):
-      let what = context.map { "\($0.text) " } ?? ""
-      return Diagnostic(file: file, line: mark.line, column: mark.column, message: "YAML error: \(what)\(problem)")
-    default:
-      return Diagnostic(file: file, line: 1, column: 1, message: "YAML error: \(error)")
-    }
-  }
-
-  mutating func convert(_ node: Node, depth: Int) -> YNode {
-    let location = node.mark.map { SourceLocation(line: $0.line, column: $0.column) } ?? .unknown
-    if depth > 64 {
-      diagnostics.append(Diagnostic(file: file, line: location.line, column: location.column, message: "nesting is too deep"))
-      return .null(location)
-    }
+  /// Substitutes `${…}` in every scalar and drops duplicate keys (reporting them).
+  mutating func resolve(_ node: YNode) -> YNode {
     switch node {
-    case .scalar(let scalar):
-      let plain = scalar.style == .plain || scalar.style == .any
-      if plain && ["", "~", "null", "Null", "NULL"].contains(scalar.string) { return .null(location) }
-      return .scalar(substitute(scalar.string, at: location), quoted: !plain, location)
-    case .mapping(let mapping):
-      var pairs: [YPair] = []
+    case .scalar(let text, let quoted, let location):
+      return .scalar(substitute(text, at: location), quoted: quoted, location)
+    case .null:
+      return node
+    case .sequence(let items, let location):
+      return .sequence(items.map { resolve($0) }, location)
+    case .mapping(let pairs, let location):
+      var out: [YPair] = []
       var seen: [String: SourceLocation] = [:]
-      for (key, value) in mapping {
-        let keyLocation = key.mark.map { SourceLocation(line: $0.line, column: $0.column) } ?? location
-        guard case .scalar(let k) = key else {
-          diagnostics.append(
-            Diagnostic(file: file, line: keyLocation.line, column: keyLocation.column, message: "a key must be a plain string"))
-          continue
-        }
-        if let first = seen[k.string] {
+      for pair in pairs {
+        if let first = seen[pair.key] {
           diagnostics.append(
             Diagnostic(
-              file: file, line: keyLocation.line, column: keyLocation.column,
-              message: "duplicate key '\(k.string)' (first at line \(first.line))"))
+              file: file, line: pair.keyLocation.line, column: pair.keyLocation.column,
+              message: "duplicate key '\(pair.key)' (first at line \(first.line))"))
           continue
         }
-        seen[k.string] = keyLocation
-        pairs.append(YPair(key: k.string, keyLocation: keyLocation, value: convert(value, depth: depth + 1)))
+        seen[pair.key] = pair.keyLocation
+        out.append(YPair(key: pair.key, keyLocation: pair.keyLocation, value: resolve(pair.value)))
       }
-      return .mapping(pairs, location)
-    case .sequence(let sequence):
-      return .sequence(sequence.map { convert($0, depth: depth + 1) }, location)
-    case .alias:
-      diagnostics.append(Diagnostic(file: file, line: location.line, column: location.column, message: "YAML aliases are not supported"))
-      return .null(location)
+      return .mapping(out, location)
     }
   }
 
