@@ -70,7 +70,8 @@ final class YAMLReaderTests: XCTestCase {
   }
 
   func testScalars() throws {
-    XCTAssertEqual(render(try parse("a: 'it''s'\nb: \"tab\\there\\u00e9\"\nc: plain text # c\nd: ~\ne: null\nf: \"\"\n")),
+    XCTAssertEqual(
+      render(try parse("a: 'it''s'\nb: \"tab\\there\\u00e9\"\nc: plain text # c\nd: ~\ne: null\nf: \"\"\n")),
       "{a:'it's',b:'tab\there\u{e9}',c:plain text,d:~,e:~,f:''}")
     XCTAssertEqual(render(try parse("url: http://x:80/y\nk: a#b\n")), "{url:http://x:80/y,k:a#b}")
     XCTAssertEqual(render(try parse("q: \"multi\n  line\"\n")), "{q:'multi line'}")

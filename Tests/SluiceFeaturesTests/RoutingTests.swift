@@ -1,3 +1,4 @@
+import Dispatch
 import SluiceCore
 import XCTest
 
@@ -44,6 +45,11 @@ final class RoutingTests: XCTestCase {
     XCTAssertTrue(regex.matches("/users/42"))
     XCTAssertFalse(regex.matches("/users/42/x"))
     XCTAssertTrue(RouteMatch.Path.regex(try! PathRegex("/v[12]/")).matches("/api/v2/x"))
+    let shorthand = try! PathRegex("^/orders/\\d+(/items/\\w+)?$")
+    XCTAssertTrue(shorthand.matches("/orders/12/items/ab_c"))
+    XCTAssertFalse(shorthand.matches("/orders/x"))
+    XCTAssertThrowsError(try PathRegex("^/(unclosed"))
+    XCTAssertThrowsError(try PathRegex("a{2,1}"))
   }
 
   func testFirstMatchWinsAndConditionsAreAnded() {
@@ -97,5 +103,15 @@ final class RoutingTests: XCTestCase {
     XCTAssertEqual(PathRewrite(addPrefix: "/v2/").apply(to: "/x"), "/v2/x")
     XCTAssertEqual(PathRewrite(addPrefix: "/v2").apply(to: "/"), "/v2")
     XCTAssertEqual(PathRewrite(stripPrefix: "/").apply(to: "/x"), "/x")
+  }
+
+  func testRegexFromManyThreads() {
+    let regex = try! PathRegex("^/users/[0-9]+$")
+    DispatchQueue.concurrentPerform(iterations: 8) { i in
+      for n in 0..<2000 {
+        XCTAssertTrue(regex.matches("/users/\(n)"))
+        XCTAssertFalse(regex.matches("/users/x\(i)"))
+      }
+    }
   }
 }

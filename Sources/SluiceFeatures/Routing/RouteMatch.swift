@@ -1,3 +1,12 @@
+import Atomics
+import SluiceCore
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Musl)
+  import Musl
+#endif
+
 /// What a route matches on. All given conditions must hold (AND); an absent one matches all.
 ///
 /// Matching runs on the canonical path (see `PathNormalizer`), on the `Host` without its port,
@@ -12,7 +21,10 @@ public struct RouteMatch: Sendable {
     public func matches(_ host: String) -> Bool {
       switch self {
       case .exact(let name): return host == name
-      case .wildcard(let suffix): return host.count > suffix.count && host.hasSuffix(suffix)
+      case .wildcard(let suffix):
+        let h = host.utf8
+        let s = suffix.utf8
+        return h.count > s.count && h.reversed().starts(with: s.reversed())
       }
     }
 
@@ -35,9 +47,12 @@ public struct RouteMatch: Sendable {
       switch self {
       case .exact(let p): return path == p
       case .prefix(let p):
-        guard path.hasPrefix(p) else { return false }
-        if p.hasSuffix("/") || path.utf8.count == p.utf8.count { return true }
-        return path.utf8[path.utf8.index(path.utf8.startIndex, offsetBy: p.utf8.count)] == UInt8(ascii: "/")
+        // Byte comparison: canonical paths are ASCII, and `String.hasPrefix` pays for Unicode
+        // equivalence (about 5 µs per request over 50 routes, bench/RESULTS.md).
+        let bytes = path.utf8
+        guard bytes.starts(with: p.utf8) else { return false }
+        if p.utf8.last == UInt8(ascii: "/") || bytes.count == p.utf8.count { return true }
+        return bytes[bytes.index(bytes.startIndex, offsetBy: p.utf8.count)] == UInt8(ascii: "/")
       case .regex(let r): return r.matches(path)
       }
     }
@@ -87,20 +102,113 @@ public struct RouteMatch: Sendable {
   }
 }
 
-/// A compiled `path_regex`. Search semantics (anchor with `^…$` for a whole-path match), as
-/// nginx `location ~` does.
-public struct PathRegex: @unchecked Sendable {
-  // Regex is immutable once built; matching does not mutate it.
+/// A compiled `path_regex`: a POSIX extended regular expression (as `grep -E`), with the
+/// shorthands `\d \w \s` (and `\D \W \S`) accepted. Search semantics: anchor with `^…$` for
+/// a whole-path match, as nginx `location ~` does.
+///
+/// Why not Swift `Regex`: it cost ~15 % of a request's CPU on a route table whose last route
+/// was a regex (bench/RESULTS.md); glibc's `regexec` is an order of magnitude cheaper. glibc
+/// serialises `regexec` calls on one compiled pattern with a lock, so each event-loop thread
+/// gets its own compiled copy (`ThreadSlot`): no lock is shared across loops.
+public final class PathRegex: @unchecked Sendable {
+  // Safe: slot i is only ever read or written by the thread whose ThreadSlot is i; the
+  // overflow pattern (threads beyond `slots`) is guarded by `overflowLock`.
   public let source: String
-  let regex: Regex<AnyRegexOutput>
+  let pattern: String
+  static let slotCount = 64
+  let slots: UnsafeMutablePointer<UnsafeMutablePointer<regex_t>?>
+  let overflow: UnsafeMutablePointer<regex_t>
+  let overflowLock = Mutex()
+
+  public struct Invalid: Error, Sendable {}
 
   public init(_ source: String) throws {
+    let pattern = Self.translate(source)
+    var compiled = regex_t()
+    // Validate before any stored property is set: a throwing init then runs no deinit.
+    guard regcomp(&compiled, pattern, REG_EXTENDED | REG_NOSUB) == 0 else { throw Invalid() }
     self.source = source
-    self.regex = try Regex(source)
+    self.pattern = pattern
+    overflow = .allocate(capacity: 1)
+    overflow.initialize(to: compiled)
+    slots = .allocate(capacity: Self.slotCount)
+    slots.initialize(repeating: nil, count: Self.slotCount)
+  }
+
+  deinit {
+    for i in 0..<Self.slotCount {
+      if let compiled = slots[i] {
+        regfree(compiled)
+        compiled.deallocate()
+      }
+    }
+    slots.deallocate()
+    regfree(overflow)
+    overflow.deallocate()
   }
 
   public func matches(_ path: String) -> Bool {
-    (try? regex.firstMatch(in: path)) != nil
+    let slot = ThreadSlot.current
+    guard slot < Self.slotCount else {
+      return overflowLock.withLock { path.withCString { regexec(overflow, $0, 0, nil, 0) == 0 } }
+    }
+    let compiled: UnsafeMutablePointer<regex_t>
+    if let existing = slots[slot] {
+      compiled = existing
+    } else {
+      compiled = .allocate(capacity: 1)
+      guard regcomp(compiled, pattern, REG_EXTENDED | REG_NOSUB) == 0 else {
+        compiled.deallocate()
+        return false
+      }
+      slots[slot] = compiled
+    }
+    return path.withCString { regexec(compiled, $0, 0, nil, 0) == 0 }
+  }
+
+  /// `\d` → `[0-9]`, `\w` → `[A-Za-z0-9_]`, `\s` → `[[:space:]]` (and negations); other
+  /// escapes are kept for regcomp to judge.
+  static func translate(_ source: String) -> String {
+    var out = ""
+    var escaped = false
+    for c in source {
+      if escaped {
+        escaped = false
+        switch c {
+        case "d": out += "[0-9]"
+        case "D": out += "[^0-9]"
+        case "w": out += "[A-Za-z0-9_]"
+        case "W": out += "[^A-Za-z0-9_]"
+        case "s": out += "[[:space:]]"
+        case "S": out += "[^[:space:]]"
+        default: out += "\\" + String(c)
+        }
+      } else if c == "\\" {
+        escaped = true
+      } else {
+        out.append(c)
+      }
+    }
+    if escaped { out += "\\" }
+    return out
+  }
+}
+
+/// A small per-thread number (0, 1, 2, … in order of first use), for per-thread copies of
+/// state that must not be shared between event loops.
+public enum ThreadSlot {
+  static let key: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key, nil)
+    return key
+  }()
+  static let next = ManagedAtomic<Int>(0)
+
+  public static var current: Int {
+    if let value = pthread_getspecific(key) { return Int(bitPattern: value) - 1 }
+    let slot = next.loadThenWrappingIncrement(ordering: .relaxed)
+    pthread_setspecific(key, UnsafeRawPointer(bitPattern: slot + 1))
+    return slot
   }
 }
 
