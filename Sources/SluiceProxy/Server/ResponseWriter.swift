@@ -7,8 +7,6 @@ import NIOHTTP1
 /// know the request method (no body for HEAD), keep an upstream `Content-Length`, choose chunked
 /// only when the length is unknown, and never emit framing the client did not ask for.
 enum ResponseWriter {
-  static let crlf: StaticString = "\r\n"
-  static let lastChunk: StaticString = "0\r\n\r\n"
 
   static func head(
     status: HTTPResponseStatus, headers: HTTPHeaders, allocator: ByteBufferAllocator
@@ -19,14 +17,16 @@ enum ResponseWriter {
     buffer.writeStaticString(" ")
     buffer.writeString(status.reasonPhrase)
     buffer.writeStaticString("\r\n")
-    for (name, value) in headers {
-      buffer.writeString(name)
-      buffer.writeStaticString(": ")
-      buffer.writeString(value)
-      buffer.writeStaticString("\r\n")
-    }
+    for (name, value) in headers { writeHeader(&buffer, name, value) }
     buffer.writeStaticString("\r\n")
     return buffer
+  }
+
+  @inline(__always) static func writeHeader(_ buffer: inout ByteBuffer, _ name: String, _ value: String) {
+    buffer.writeString(name)
+    buffer.writeStaticString(": ")
+    buffer.writeString(value)
+    buffer.writeStaticString("\r\n")
   }
 
   static func chunkHeader(size: Int, allocator: ByteBufferAllocator) -> ByteBuffer {
@@ -40,12 +40,7 @@ enum ResponseWriter {
     var buffer = allocator.buffer(capacity: 8)
     buffer.writeStaticString("0\r\n")
     if let trailers {
-      for (name, value) in trailers {
-        buffer.writeString(name)
-        buffer.writeStaticString(": ")
-        buffer.writeString(value)
-        buffer.writeStaticString("\r\n")
-      }
+      for (name, value) in trailers { writeHeader(&buffer, name, value) }
     }
     buffer.writeStaticString("\r\n")
     return buffer

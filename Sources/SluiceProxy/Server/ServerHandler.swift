@@ -594,10 +594,10 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
       {
         continue
       }
-      Self.writeHeader(&buffer, name, value)
+      ResponseWriter.writeHeader(&buffer, name, value)
     }
-    for pair in mutation.sets { Self.writeHeader(&buffer, pair.name, pair.value) }
-    Self.writeHeader(&buffer, idHeader, exchange.requestID)
+    for pair in mutation.sets { ResponseWriter.writeHeader(&buffer, pair.name, pair.value) }
+    ResponseWriter.writeHeader(&buffer, idHeader, exchange.requestID)
     if !exchange.noResponseBody && !hasLength {
       if exchange.head.version.minor >= 1 {
         buffer.writeStaticString("transfer-encoding: chunked\r\n")
@@ -615,13 +615,6 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     buffer.writeStaticString("\r\n")
     exchange.bytesOut += buffer.readableBytes
     context.write(wrapOutboundOut(buffer), promise: nil)
-  }
-
-  @inline(__always) static func writeHeader(_ buffer: inout ByteBuffer, _ name: String, _ value: String) {
-    buffer.writeString(name)
-    buffer.writeStaticString(": ")
-    buffer.writeString(value)
-    buffer.writeStaticString("\r\n")
   }
 
   func addConnectionHeader(_ headers: inout HTTPHeaders, _ exchange: Exchange) {
