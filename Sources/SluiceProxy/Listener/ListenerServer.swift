@@ -19,6 +19,10 @@ public enum ListenerServer {
       .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
       .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
       .childChannelOption(.maxMessagesPerRead, value: 4)
+      // First reads of 512 bytes instead of NIO's 2048: a typical request head fits, the
+      // allocator grows for bodies, and each idle keep-alive connection keeps 1.1 KiB less
+      // (7.0 → 5.8 KiB per connection in bench/RESULTS.md's idle1000 measure).
+      .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536))
       .childChannelInitializer { channel in
         channel.eventLoop.makeCompletedFuture {
           guard let loop = contexts.context(for: channel.eventLoop),
