@@ -101,34 +101,16 @@ def test_chunked_body_over_limit(setup):
     assert status_of(answer) in (413, None) and (closed or answer == b"")
 
 
-def test_slow_loris_gets_408(setup):
+@pytest.mark.parametrize("stalled", [
+    b"GET / HTTP/1.1\r\nHost: a\r\n",  # slow-loris: the head never ends
+    b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789",  # the body stalls
+], ids=["slow-head", "slow-body"])
+def test_stalled_request_gets_408(setup, stalled):
     gw, _ = setup
-    with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as s:
-        s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n")
-        start = time.time()
-        answer = b""
-        while True:
-            piece = s.recv(4096)
-            if not piece:
-                break
-            answer += piece
-        assert status_of(answer) == 408
-        assert 0.3 < time.time() - start < 3
-
-
-def test_slow_body_gets_408(setup):
-    gw, up = setup
-    with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as s:
-        s.sendall(b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789")
-        start = time.time()
-        answer = b""
-        while True:
-            piece = s.recv(4096)
-            if not piece:
-                break
-            answer += piece
-        assert status_of(answer) == 408 and b"request_timeout" in answer
-        assert 0.3 < time.time() - start < 3
+    start = time.time()
+    answer, closed = closes_after(gw.port, stalled, timeout=5)
+    assert status_of(answer) == 408 and b"request_timeout" in answer and closed
+    assert 0.3 < time.time() - start < 3
 
 
 def test_idle_keep_alive_connection_closed(setup):
