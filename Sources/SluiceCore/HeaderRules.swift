@@ -4,7 +4,8 @@
 /// it adds its own identity headers, so `Connection: x-forwarded-for` cannot delete them
 /// (SECURITY.md rule 4).
 public enum HeaderRules {
-  /// Lower-case names that are always hop-by-hop. `te` is handled apart (only `trailers` may pass).
+  /// Lower-case names that are always hop-by-hop: the reference list that `isHopByHop` (which
+  /// dispatches on length for speed) must agree with; a unit test checks they do.
   public static let hopByHop: Set<String> = [
     "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
     "te", "trailer", "transfer-encoding", "upgrade", "http2-settings",

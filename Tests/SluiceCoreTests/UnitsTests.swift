@@ -114,6 +114,10 @@ final class HeaderRulesTests: XCTestCase {
     for name in ["content-type", "host", "x-forwarded-for", "cookie", "teapot", "proxy"] {
       XCTAssertFalse(HeaderRules.isHopByHop(name), name)
     }
+    for name in HeaderRules.hopByHop {
+      XCTAssertTrue(HeaderRules.isHopByHop(name), name)
+      XCTAssertTrue(HeaderRules.isHopByHop(name.uppercased()), name)
+    }
   }
 
   func testConnectionTokens() {

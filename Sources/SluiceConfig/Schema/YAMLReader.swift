@@ -63,7 +63,6 @@ struct YAMLReader {
   /// Returns false at the end of the input.
   mutating func skipToContent() throws -> Bool {
     while true {
-      let lineStart = index
       while current == UInt8(ascii: " ") { advance() }
       if current == UInt8(ascii: "\t") {
         // a tab after content-free indentation: only allowed on blank or comment lines
@@ -80,9 +79,7 @@ struct YAMLReader {
         advance()
         continue
       }
-      // back to the first non-space character of this content line
-      _ = lineStart
-      return true
+      return true  // at the first non-space character of a content line
     }
   }
 

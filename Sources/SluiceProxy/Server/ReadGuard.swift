@@ -30,6 +30,4 @@ final class ReadGuard: ChannelInboundHandler {
       if headBytes > maxHeadBytes { server.headTooLarge() }
     }
   }
-
-  func headCompleted() { headBytes = 0 }
 }

@@ -392,7 +392,15 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     var sawProto = false
     var sawForwardedHost = false
     for (name, value) in head.headers {
-      if HeaderRules.isHopByHop(name) { continue }
+      if HeaderRules.isHopByHop(name) {
+        // SPEC §5: `te` is hop-by-hop except `TE: trailers`, which gRPC upstreams rely on.
+        if name.utf8.count == 2, HeaderRules.equalsIgnoringCase(value.trimmingASCIIWhitespace(), "trailers"),
+          !connectionTokens.contains("te")
+        {
+          headers.add(name: "te", value: "trailers")
+        }
+        continue
+      }
       if !connectionTokens.isEmpty && connectionTokens.contains(where: { HeaderRules.equalsIgnoringCase(name, $0) }) {
         continue
       }
