@@ -66,6 +66,10 @@ let package = Package(
     .executableTarget(name: "FuzzConfig", dependencies: ["SluiceConfig", "SluiceCore"], path: "Fuzz/FuzzConfig"),
     .executableTarget(
       name: "FuzzPath", dependencies: ["SluiceCore", "SluiceFeatures"], path: "Fuzz/FuzzPath"),
+    .executableTarget(
+      name: "FuzzHTTP1",
+      dependencies: ["SluiceCore", "SluiceProxy", .product(name: "NIOCore", package: "swift-nio")],
+      path: "Fuzz/FuzzHTTP1"),
     .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),
     .testTarget(name: "SluiceFeaturesTests", dependencies: ["SluiceFeatures", "SluiceCore"]),
     .testTarget(name: "SluiceAdaptersTests", dependencies: ["SluiceAdapters", "SluiceFeatures"]),

@@ -1,7 +1,7 @@
 /// The answers the gateway gives itself (SPEC section 5). One enum so every place that can fail
 /// a request uses the same status, code and body shape, and a new case makes the compiler point
 /// at every `switch` that must learn it.
-public enum GatewayError: Sendable, Hashable {
+public enum GatewayError: Error, Sendable, Hashable {
   case badRequest(String)
   case noRoute
   case methodNotAllowed(String)

@@ -1,6 +1,5 @@
 import NIOCore
 import NIOEmbedded
-import NIOHTTP1
 import SluiceConfig
 import SluiceCore
 import XCTest
@@ -33,13 +32,7 @@ final class ServerHandlerTests: XCTestCase {
     let listener = try XCTUnwrap(graph.listeners["l"])
     channel = EmbeddedChannel(loop: loop)
     let server = ServerHandler(loop: context, listener: listener, peerIP: "127.0.0.1", peerBytes: [127, 0, 0, 1])
-    let guardHandler = ReadGuard(maxHeadBytes: 4096)
-    guardHandler.server = server
-    var limits = NIOHTTPDecoderLimitConfiguration()
-    limits.maxHeaderListSize = 32 * 1024
-    try channel.pipeline.syncOperations.addHandlers([
-      guardHandler, ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: limits)), server,
-    ])
+    try channel.pipeline.syncOperations.addHandler(server)
     try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
   }
 

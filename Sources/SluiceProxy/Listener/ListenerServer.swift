@@ -1,13 +1,11 @@
 import Atomics
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 import SluiceConfig
 import SluiceCore
 
-/// Binds one listener. Each accepted connection gets, on its own event loop: a `ReadGuard`,
-/// NIO's HTTP/1 request decoder with the listener's header limits, and a `ServerHandler` tied
-/// to that loop's `LoopContext`.
+/// Binds one listener. Each accepted connection gets one handler, a `ServerHandler` tied to its
+/// event loop's `LoopContext`, which parses HTTP/1 itself with the listener's limits.
 public enum ListenerServer {
   public static func bind(
     _ config: ListenerConfig, group: any EventLoopGroup, contexts: LoopContexts
@@ -38,18 +36,8 @@ public enum ListenerServer {
           }
           channel.closeFuture.whenComplete { _ in open.wrappingDecrement(ordering: .relaxed) }
           let (peerIP, peerBytes) = Self.peer(channel.remoteAddress)
-          var decoderLimits = NIOHTTPDecoderLimitConfiguration()
-          decoderLimits.maxHeaderListSize = limits.maxRequestHeaderBytes.bytes
-          decoderLimits.maxHeaderFieldSize = limits.maxRequestHeaderBytes.bytes
-          decoderLimits.maxHeaderFieldCount = limits.maxRequestHeaders + 1
-          let readGuard = ReadGuard(maxHeadBytes: limits.maxRequestURIBytes.bytes + limits.maxRequestHeaderBytes.bytes + 1024)
           let server = ServerHandler(loop: loop, listener: listener, peerIP: peerIP, peerBytes: peerBytes)
-          readGuard.server = server
-          let sync = channel.pipeline.syncOperations
-          try sync.addHandler(readGuard)
-          try sync.addHandler(
-            ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: decoderLimits)))
-          try sync.addHandler(server)
+          try channel.pipeline.syncOperations.addHandler(server)
         }
       }
     return bootstrap.bind(to: config.listen)

@@ -1,5 +1,4 @@
 import NIOCore
-import NIOHTTP1
 import SluiceConfig
 import SluiceCore
 import SluiceFeatures
@@ -10,7 +9,7 @@ import SluiceFeatures
 final class Exchange {
   let graph: RuntimeGraph
   let listener: ListenerRuntime
-  let head: HTTPRequestHead
+  let head: RequestHead
   let requestID: String
   let startNanos: UInt64
   let startWall: Int64
@@ -24,7 +23,8 @@ final class Exchange {
   var route: RouteRuntime?
   var target: BackendTarget?
   var endpoint: EndpointRuntime?
-  var upstreamHead: HTTPRequestHead?
+  /// The request head as it goes upstream, framed once (a retry writes it again).
+  var upstreamHead: ByteBuffer?
 
   // request body
   var hasBody = false
@@ -32,7 +32,7 @@ final class Exchange {
   var requestLength: Int?
   var bodyReceived = 0
   var requestEnded = false
-  var buffered: [HTTPServerRequestPart] = []
+  var buffered: [RequestPart] = []
   var expectContinue = false
 
   // upstream
@@ -54,20 +54,21 @@ final class Exchange {
   var error: GatewayError?
   var finished = false
 
-  init(graph: RuntimeGraph, listener: ListenerRuntime, head: HTTPRequestHead, requestID: String) {
+  init(graph: RuntimeGraph, listener: ListenerRuntime, head: RequestHead, requestID: String) {
     self.graph = graph
     self.listener = listener
     self.head = head
     self.requestID = requestID
     self.startNanos = WallClock.monotonicNanoseconds()
     self.startWall = WallClock.nowMilliseconds()
-    self.isHEAD = head.method == .HEAD
-    self.keepAlive = head.isKeepAlive
+    self.isHEAD = head.isHEAD
+    self.keepAlive = head.keepAlive
   }
 }
 
-extension HTTPHeaders: RouteHeaders {
-  public func contains(_ name: String, value: String) -> Bool {
-    self[name].contains(value)
-  }
+/// Part of a request body on its way upstream.
+enum RequestPart {
+  case body(ByteBuffer)
+  /// The body ended; raw trailer lines of a chunked body.
+  case end(ByteBuffer?)
 }

@@ -36,13 +36,20 @@ enum ResponseWriter {
     return buffer
   }
 
-  static func lastChunk(trailers: HTTPHeaders?, allocator: ByteBufferAllocator) -> ByteBuffer {
-    var buffer = allocator.buffer(capacity: 8)
+  /// The last chunk, with the trailer lines a chunked body arrived with (already checked line
+  /// by line by `BodyDecoder`).
+  static func lastChunk(trailers: ByteBuffer?, allocator: ByteBufferAllocator) -> ByteBuffer {
+    var buffer = allocator.buffer(capacity: 5 + (trailers?.readableBytes ?? 0))
     buffer.writeStaticString("0\r\n")
-    if let trailers {
-      for (name, value) in trailers { writeHeader(&buffer, name, value) }
-    }
+    if var trailers { buffer.writeBuffer(&trailers) }
     buffer.writeStaticString("\r\n")
     return buffer
   }
+
+  /// The CRLF after a chunk's data; one shared buffer (writing it again copies nothing).
+  static let crlf: ByteBuffer = {
+    var buffer = ByteBuffer()
+    buffer.writeStaticString("\r\n")
+    return buffer
+  }()
 }

@@ -5,18 +5,24 @@ import SluiceCore
 import SluiceFeatures
 
 /// The client side of one HTTP/1.1 connection, and the request path's phases (see
-/// docs/architecture.md): strict head checks → snapshot graph → route → choose backend
-/// (split) → pick endpoint → rewrite headers → forward, streaming both ways → complete
-/// (metrics, access log).
+/// docs/architecture.md): parse the head → strict head checks → snapshot graph → route →
+/// choose backend (split) → pick endpoint → rewrite headers → forward, streaming both ways →
+/// complete (metrics, access log).
 ///
-/// Pipelining is handled here rather than by NIO's `HTTPServerPipelineHandler`: one request is
-/// in flight per connection; parts of pipelined requests wait in `queue`, and reads from the
-/// socket are held once a pipelined request is queued, while the upstream is connecting, or
-/// while the upstream cannot take more body bytes (backpressure). Responses therefore stay in
-/// order. NIO's handler holds reads for every pending response, which costs two `epoll_ctl`
-/// calls per proxied request (bench/RESULTS.md).
+/// It is the channel's only handler: it reads raw bytes and parses heads and bodies with
+/// Sluice's own HTTP/1 parser (`HTTP1/`), and writes upstream requests and client responses as
+/// bytes it frames itself. One handler instead of NIO's decoder, pipelining handler and
+/// encoders saves the type-erased hops between them and a `String` pair per header
+/// (bench/RESULTS.md).
+///
+/// Pipelining: one request is in flight per connection. Bytes of a pipelined request that
+/// arrive while a response is pending wait unparsed in `pendingInput`, and reads from the
+/// socket are held while they wait, while the upstream is connecting, or while the upstream
+/// cannot take more body bytes (backpressure). Responses therefore stay in order, and an error
+/// in a later request is answered after the earlier responses. NIO's pipelining handler holds
+/// reads for every pending response, which costs two `epoll_ctl` calls per proxied request.
 final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
-  typealias InboundIn = HTTPServerRequestPart
+  typealias InboundIn = ByteBuffer
   typealias OutboundIn = ByteBuffer
   typealias OutboundOut = ByteBuffer
 
@@ -30,14 +36,17 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
 
   var headsSeen = 0
   var exchange: Exchange?
-  /// Pipelined request parts. An `Array` rather than a `CircularBuffer`: an empty array holds
-  /// no storage, and an idle keep-alive connection should cost as little as possible.
-  var queue: [HTTPServerRequestPart] = []
+  var headReader = HeadReader(requests: true)
+  /// The request body being read; `.done` between requests.
+  var requestBody = BodyDecoder()
+  /// Bytes after a complete request whose response is still pending (pipelining), not yet
+  /// parsed. Nil on an idle connection, which then holds no buffer at all.
+  var pendingInput: ByteBuffer?
+  /// The most bytes a head may take before its end is seen (request line + header block).
+  let headLimit: Int
   var pendingRead = false
   var closing = false
   var closed = false
-  /// An error for bytes after the request in flight, answered once its response is written.
-  var pendingFailure: GatewayError?
   var deadlines = ConnectionDeadlines()
   var connectionExpiry = NIODeadline.distantFuture
   var timer: Scheduled<Void>?
@@ -50,9 +59,10 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     self.limits = listener.config.limits
     self.peerIP = peerIP
     self.peerBytes = peerBytes
+    self.headLimit = limits.maxRequestURIBytes.bytes + limits.maxRequestHeaderBytes.bytes + 1024
   }
 
-  var awaitingHead: Bool { exchange == nil && queue.isEmpty && !closing }
+  var awaitingHead: Bool { exchange == nil && !closing }
 
   // MARK: - Channel events
 
@@ -78,7 +88,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
       finish(exchange, status: exchange.responseStarted ? exchange.status : 499)
     }
     exchange = nil
-    queue = []
+    pendingInput = nil
     loop.connections[ObjectIdentifier(self)] = nil
     listener.activeConnections.add(-1)
     context.fireChannelInactive()
@@ -86,28 +96,72 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
     if closing && exchange == nil { return }
-    let part = unwrapInboundIn(data)
-    if case .head = part {
-      headsSeen += 1
-      deadlines.header = nil
-      deadlines.idle = nil
-    }
-    if exchange != nil || !queue.isEmpty {
-      if let exchange, !exchange.requestEnded, queue.isEmpty, case .head = part {
-        // cannot happen with a correct decoder; be safe
-        queue.append(part)
-        return
-      }
-      if let exchange, !exchange.requestEnded, queue.isEmpty {
-        requestPart(part, exchange)
-      } else {
-        queue.append(part)
-      }
+    var buffer = unwrapInboundIn(data)
+    if pendingInput != nil {
+      // Reads are held; what was already read joins the waiting bytes, in order.
+      pendingInput!.writeBuffer(&buffer)
       return
     }
-    switch part {
-    case .head(let head): startRequest(head)
-    case .body, .end: break  // remains of a request we already answered and are closing
+    consume(&buffer)
+  }
+
+  /// Parses what `buffer` holds: body bytes of the request in flight, or the next head. Bytes
+  /// of a request that must wait for the current response go to `pendingInput`.
+  func consume(_ buffer: inout ByteBuffer) {
+    while !closed {
+      if let exchange {
+        if !exchange.requestEnded && !requestBody.isDone {
+          let event: BodyDecoder.Event?
+          do {
+            event = try requestBody.next(&buffer)
+          } catch {
+            failConnection(.badRequest("invalid chunked request body"))
+            return
+          }
+          switch event {
+          case nil: return
+          case .data(let data): requestPart(.body(data), exchange)
+          case .end(let trailers): requestPart(.end(trailers), exchange)
+          }
+          continue
+        }
+        guard buffer.readableBytes > 0 else { return }
+        if closing || exchange.finished && !exchange.keepAlive { return }
+        pendingInput = buffer.readSlice(length: buffer.readableBytes)
+        return
+      }
+      guard !closing, buffer.readableBytes > 0 else { return }
+      if !headReader.hasPartialHead { firstHeadByte() }
+      switch headReader.take(&buffer, limit: headLimit) {
+      case .incomplete:
+        return
+      case .bareLF:
+        failConnection(.badRequest("malformed HTTP request: bare LF"))
+        return
+      case .notHTTP:
+        failConnection(.badRequest("malformed HTTP request: invalid method"))
+        return
+      case .tooLarge(let sawLineEnd):
+        failConnection(sawLineEnd ? .headersTooLarge : .uriTooLong)
+        return
+      case .head(let bytes):
+        headsSeen += 1
+        deadlines.header = nil
+        deadlines.idle = nil
+        switch HeadParser.parseRequest(
+          bytes, maxHeaders: limits.maxRequestHeaders, maxURIBytes: limits.maxRequestURIBytes.bytes)
+        {
+        case .failure(let error):
+          failConnection(error)
+          return
+        case .success(let head):
+          switch head.framing {
+          case .none, .length(0), .untilClose: requestBody = BodyDecoder()
+          default: requestBody = BodyDecoder(head.framing)
+          }
+          startRequest(head)
+        }
+      }
     }
   }
 
@@ -122,21 +176,15 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
   }
 
   func errorCaught(context: ChannelHandlerContext, error: any Error) {
-    if let parserError = error as? HTTPParserError {
-      let answer: GatewayError =
-        parserError == .headerOverflow ? .headersTooLarge : .badRequest("malformed HTTP request: \(parserError)")
-      failConnection(answer)
-    } else {
-      if Log.enabled(.debug) { Log.debug("client connection error", [("error", "\(error)")]) }
-      abortConnection()
-    }
+    if Log.enabled(.debug) { Log.debug("client connection error", [("error", "\(error)")]) }
+    abortConnection()
   }
 
   func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
     if case ChannelEvent.inputClosed = event {
       // Half-close: finish what is in flight, read nothing more.
       closing = true
-      if exchange == nil && queue.isEmpty { context.close(promise: nil) }
+      if exchange == nil { context.close(promise: nil) }
       return
     }
     context.fireUserInboundEventTriggered(event)
@@ -153,11 +201,11 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
   /// Reads stay on in the common case: holding them while a response is pending would make
   /// NIO deregister and re-register read interest, two `epoll_ctl` calls per request (about
   /// 15 % of a proxied request's cost, bench/RESULTS.md). They are held only when a pipelined
-  /// request is already queued, while the upstream connects, or when it cannot take more
+  /// request is already waiting, while the upstream connects, or when it cannot take more
   /// body bytes.
   var shouldHoldReads: Bool {
-    guard let exchange else { return !queue.isEmpty }
-    if exchange.requestEnded || exchange.finished { return !queue.isEmpty }
+    guard let exchange else { return pendingInput != nil }
+    if exchange.requestEnded || exchange.finished { return pendingInput != nil }
     guard let upstream = exchange.upstream else { return true }
     return !upstream.isWritable
   }
@@ -205,7 +253,8 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     armTimer()
   }
 
-  /// Called by `ReadGuard` on the first byte of a request head.
+  /// The first byte of a request head arrived: its headers must follow within
+  /// `request_header_timeout` (slow-loris guard).
   func firstHeadByte() {
     guard deadlines.header == nil else { return }
     deadlines.idle = nil
@@ -213,31 +262,27 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     armTimer()
   }
 
-  func headTooLarge() {
-    failConnection(.uriTooLong)
-  }
-
   /// Drain (SIGTERM): close now if idle, else after the current response.
   func drain() {
     closing = true
-    if exchange == nil && queue.isEmpty { context?.close(promise: nil) }
+    if exchange == nil { context?.close(promise: nil) }
   }
 
   // MARK: - Request head
 
-  func startRequest(_ head: HTTPRequestHead) {
+  func startRequest(_ head: RequestHead) {
     let graph = loop.graph
     if let current = graph.listeners[listenerName] { listener = current }
     let idHeader = graph.configuration.observability.requestIDHeader
     var requestID = ""
-    if let incoming = head.headers.first(name: idHeader), Self.isValidRequestID(incoming) {
+    if let incoming = head.fields.first(idHeader), Self.isValidRequestID(incoming) {
       requestID = incoming
     } else {
       requestID = loop.random.requestID()
     }
     let exchange = Exchange(graph: graph, listener: listener, head: head, requestID: requestID)
     self.exchange = exchange
-    exchange.clientIP = clientIP(head.headers)
+    exchange.clientIP = clientIP(head.fields)
     // Draining, or older than max_connection_age: this response says `connection: close`.
     if loop.draining || loopNow > connectionExpiry { exchange.keepAlive = false }
 
@@ -245,8 +290,9 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
       respondError(problem, exchange)
       return
     }
+    if !exchange.hasBody { exchange.requestEnded = true }
 
-    let request = RouteRequest(method: head.method.rawValue, host: exchange.host, path: exchange.path, headers: head.headers)
+    let request = RouteRequest(method: head.method, host: exchange.host, path: exchange.path, headers: head.fields)
     guard let entry = listener.router.route(request) else {
       respondError(.noRoute, exchange)
       return
@@ -279,51 +325,30 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     dispatch(exchange)
   }
 
-  /// SECURITY.md rules 1, 2, 5, 7 and the listener limits. Fills `host` and `path`.
-  func checkHead(_ head: HTTPRequestHead, _ exchange: Exchange) -> GatewayError? {
-    if head.method == .CONNECT || head.method == .TRACE { return .methodNotAllowed(head.method.rawValue) }
-    if head.version.major != 1 { return .badRequest("unsupported HTTP version") }
-    if head.uri.utf8.count > limits.maxRequestURIBytes.bytes { return .uriTooLong }
-    if head.headers.count > limits.maxRequestHeaders { return .headersTooLarge }
-    var headBytes = head.uri.utf8.count + 16
-    var hostCount = 0
-    var transferEncoding: String?
-    var contentLength: Int?
-    var expect = false
-    for (name, value) in head.headers {
-      headBytes += name.utf8.count + value.utf8.count + 4
-      switch name.utf8.count {
-      case 4 where HeaderRules.equalsIgnoringCase(name, "host"):
-        hostCount += 1
-        exchange.host = value
-      case 6 where HeaderRules.equalsIgnoringCase(name, "expect"):
-        if HeaderRules.equalsIgnoringCase(value, "100-continue") { expect = true }
-      case 14 where HeaderRules.equalsIgnoringCase(name, "content-length"):
-        contentLength = Int(value)
-        if contentLength == nil || contentLength! < 0 { return .badRequest("invalid Content-Length") }
-      case 17 where HeaderRules.equalsIgnoringCase(name, "transfer-encoding"):
-        transferEncoding = (transferEncoding.map { $0 + "," } ?? "") + value
-      default: break
-      }
-    }
-    if headBytes > limits.maxRequestHeaderBytes.bytes { return .headersTooLarge }
-    if hostCount > 1 { return .badRequest("more than one Host header") }
-    if hostCount == 0 && head.version.minor >= 1 { return .badRequest("missing Host header") }
+  /// SECURITY.md rules 1, 2, 5, 7 and the listener limits, over the facts the parser gathered
+  /// (syntax, header count and framing conflicts were checked while parsing). Fills `host`
+  /// and `path`.
+  func checkHead(_ head: RequestHead, _ exchange: Exchange) -> GatewayError? {
+    if head.method == "CONNECT" || head.method == "TRACE" { return .methodNotAllowed(head.method) }
+    if head.target.utf8.count > limits.maxRequestURIBytes.bytes { return .uriTooLong }
+    if head.fields.count > limits.maxRequestHeaders { return .headersTooLarge }
+    if head.headerBytes > limits.maxRequestHeaderBytes.bytes { return .headersTooLarge }
+    if head.hostCount > 1 { return .badRequest("more than one Host header") }
+    if head.hostCount == 0 && head.versionMinor >= 1 { return .badRequest("missing Host header") }
+    exchange.host = head.host
     if !Self.isValidHost(exchange.host) { return .badRequest("invalid Host header") }
-    if let te = transferEncoding {
-      if head.version.minor == 0 { return .badRequest("Transfer-Encoding is not allowed in HTTP/1.0") }
-      if te.trimmingASCIIWhitespace().lowercased() != "chunked" {
-        return .badRequest("only the chunked transfer coding is accepted")
-      }
+    if head.hasTransferEncoding {
+      if head.versionMinor == 0 { return .badRequest("Transfer-Encoding is not allowed in HTTP/1.0") }
+      if head.transferEncodingInvalid { return .badRequest("only the chunked transfer coding is accepted") }
       exchange.hasBody = true
       exchange.chunkedRequest = true
-    } else if let contentLength {
+    } else if case .length(let contentLength) = head.framing {
       if contentLength > limits.maxRequestBodyBytes.bytes { return .bodyTooLarge }
       exchange.hasBody = contentLength > 0
       exchange.requestLength = contentLength
     }
-    exchange.expectContinue = expect && exchange.hasBody && head.version.minor >= 1
-    switch PathNormalizer.normalize(head.uri) {
+    exchange.expectContinue = head.expectContinue && exchange.hasBody && head.versionMinor >= 1
+    switch PathNormalizer.normalize(head.target) {
     case .success(let target):
       exchange.path = target.path
       exchange.upstreamQuery = target.query
@@ -351,9 +376,9 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
 
   /// The client's address: the peer, or — when the peer is a trusted proxy — the right-most
   /// untrusted address of `X-Forwarded-For` (SECURITY.md rule 4).
-  func clientIP(_ headers: HTTPHeaders) -> String {
+  func clientIP(_ headers: HeadFields) -> String {
     guard !listener.config.trustedProxies.isEmpty, listener.isTrustedProxy(peerBytes) else { return peerIP }
-    let values = headers["x-forwarded-for"]
+    let values = headers.values("x-forwarded-for")
     guard !values.isEmpty else { return peerIP }
     let items = values.joined(separator: ",").split(separator: ",").map { $0.trimmingASCIIWhitespace() }
     for item in items.reversed() {
@@ -363,12 +388,12 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     return items.first ?? peerIP
   }
 
-  func hashKey(_ policy: LoadBalancingPolicy, _ head: HTTPRequestHead, _ exchange: Exchange) -> String? {
+  func hashKey(_ policy: LoadBalancingPolicy, _ head: RequestHead, _ exchange: Exchange) -> String? {
     guard case .consistentHash(let key) = policy else { return nil }
     switch key {
-    case .header(let name): return head.headers.first(name: name)
+    case .header(let name): return head.fields.first(name)
     case .cookie(let name):
-      for value in head.headers["cookie"] {
+      for value in head.fields.values("cookie") {
         if let found = Hashing.cookie(name, in: value) { return found }
       }
       return nil
@@ -376,79 +401,127 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     }
   }
 
-  /// The request as it goes upstream: hop-by-hop headers and every header named in
-  /// `Connection` removed first, then the gateway's identity headers set, then the route's
-  /// header edits; framing regenerated. Header names are compared without lower-casing
-  /// (no allocation per header).
-  func upstreamHead(_ head: HTTPRequestHead, _ exchange: Exchange, _ route: RouteRuntime) -> HTTPRequestHead {
-    var headers = HTTPHeaders()
-    headers.reserveCapacity(head.headers.count + 6)
-    let connectionTokens = HeaderRules.connectionTokens(head.headers["connection"])
+  /// The request as it goes upstream, written straight into bytes: hop-by-hop headers and
+  /// every header named in `Connection` removed first, then the gateway's identity headers
+  /// set, then the route's header edits; framing regenerated (SECURITY.md rules 2 and 4).
+  /// Client headers are copied byte for byte; none becomes a `String`.
+  func upstreamHead(_ head: RequestHead, _ exchange: Exchange, _ route: RouteRuntime) -> ByteBuffer {
+    let connectionTokens = head.hasConnectionHeader ? head.fields.connectionTokens() : []
     let trusted = !listener.config.trustedProxies.isEmpty && listener.isTrustedProxy(peerBytes)
     let observability = exchange.graph.configuration.observability
     let idHeader = observability.requestIDHeader
-    var incomingXFF = ""
-    var originalHost = ""
-    var sawProto = false
-    var sawForwardedHost = false
-    for (name, value) in head.headers {
-      if HeaderRules.isHopByHop(name) {
-        // SPEC §5: `te` is hop-by-hop except `TE: trailers`, which gRPC upstreams rely on.
-        if name.utf8.count == 2, HeaderRules.equalsIgnoringCase(value.trimmingASCIIWhitespace(), "trailers"),
-          !connectionTokens.contains("te")
-        {
-          headers.add(name: "te", value: "trailers")
-        }
-        continue
-      }
-      if !connectionTokens.isEmpty && connectionTokens.contains(where: { HeaderRules.equalsIgnoringCase(name, $0) }) {
-        continue
-      }
-      switch name.utf8.count {
-      case 4 where HeaderRules.equalsIgnoringCase(name, "host"):
-        originalHost = value
-        continue
-      case 6 where HeaderRules.equalsIgnoringCase(name, "expect"):
-        continue
-      case 14 where HeaderRules.equalsIgnoringCase(name, "content-length"):
-        continue
-      case 15 where HeaderRules.equalsIgnoringCase(name, "x-forwarded-for"):
-        if trusted { incomingXFF += incomingXFF.isEmpty ? value : ", " + value }
-        continue
-      case 17 where HeaderRules.equalsIgnoringCase(name, "x-forwarded-proto"):
-        if !trusted { continue }
-        sawProto = true
-      case 16 where HeaderRules.equalsIgnoringCase(name, "x-forwarded-host"):
-        if !trusted { continue }
-        sawForwardedHost = true
-      case 11 where HeaderRules.equalsIgnoringCase(name, "traceparent"),
-        10 where HeaderRules.equalsIgnoringCase(name, "tracestate"):
-        if !observability.propagateTracing { continue }
-      default:
-        if HeaderRules.equalsIgnoringCase(name, idHeader) { continue }
-      }
-      headers.add(name: name, value: value)
-    }
-    let rewrite = route.config.rewrite
-    headers.add(name: "host", value: rewrite?.host ?? originalHost)
-    headers.add(name: "x-forwarded-for", value: incomingXFF.isEmpty ? peerIP : incomingXFF + ", " + peerIP)
-    if !sawProto { headers.add(name: "x-forwarded-proto", value: "http") }
-    if !sawForwardedHost && !originalHost.isEmpty { headers.add(name: "x-forwarded-host", value: originalHost) }
-    headers.add(name: idHeader, value: exchange.requestID)
     let mutation = route.config.requestHeaders
-    if !mutation.isEmpty {
-      for name in mutation.remove { headers.remove(name: name) }
-      for pair in mutation.sets { headers.replaceOrAdd(name: pair.name, value: pair.value) }
-    }
-    if exchange.chunkedRequest {
-      headers.add(name: "transfer-encoding", value: "chunked")
-    } else if let length = exchange.requestLength {
-      headers.add(name: "content-length", value: String(length))
-    }
+    let rewrite = route.config.rewrite
     var path = exchange.path
     if let rewrite, rewrite.rewritesPath { path = rewrite.apply(to: path) }
-    let uri = exchange.upstreamQuery.map { path + "?" + $0 } ?? path
-    return HTTPRequestHead(version: .http1_1, method: head.method, uri: uri, headers: headers)
+
+    var buffer = context?.channel.allocator.buffer(capacity: head.fields.bytes.readableBytes + 192) ?? ByteBuffer()
+    buffer.writeString(head.method)
+    buffer.writeStaticString(" ")
+    buffer.writeString(path)
+    if let query = exchange.upstreamQuery {
+      buffer.writeStaticString("?")
+      buffer.writeString(query)
+    }
+    buffer.writeStaticString(" HTTP/1.1\r\n")
+
+    var incomingXFF = ""
+    var sawProto = false
+    var sawForwardedHost = false
+    head.fields.withRaw { raw in
+      for index in 0..<head.fields.count {
+        let field = head.fields.fields[index]
+        let ns = Int(field.nameStart)
+        let nl = Int(field.nameLength)
+        if Self.isHopByHop(raw, ns, nl) {
+          // SPEC §5: `te` is hop-by-hop except `TE: trailers`, which gRPC upstreams rely on.
+          if nl == 2, HTTP1Bytes.trimmedEqualsLower(raw, Int(field.valueStart), Int(field.valueLength), "trailers"),
+            !connectionTokens.contains("te")
+          {
+            buffer.writeStaticString("te: trailers\r\n")
+          }
+          continue
+        }
+        if !connectionTokens.isEmpty && connectionTokens.contains(where: { HTTP1Bytes.equalsLower(raw, ns, nl, $0) }) {
+          continue
+        }
+        switch nl {
+        case 4 where HTTP1Bytes.equalsLower(raw, ns, nl, "host" as StaticString): continue
+        case 6 where HTTP1Bytes.equalsLower(raw, ns, nl, "expect" as StaticString): continue
+        case 14 where HTTP1Bytes.equalsLower(raw, ns, nl, "content-length" as StaticString): continue
+        case 15 where HTTP1Bytes.equalsLower(raw, ns, nl, "x-forwarded-for" as StaticString):
+          if trusted {
+            let value = head.fields.value(index)
+            incomingXFF += incomingXFF.isEmpty ? value : ", " + value
+          }
+          continue
+        case 17 where HTTP1Bytes.equalsLower(raw, ns, nl, "x-forwarded-proto" as StaticString):
+          if !trusted { continue }
+          sawProto = true
+        case 16 where HTTP1Bytes.equalsLower(raw, ns, nl, "x-forwarded-host" as StaticString):
+          if !trusted { continue }
+          sawForwardedHost = true
+        case 11 where HTTP1Bytes.equalsLower(raw, ns, nl, "traceparent" as StaticString),
+          10 where HTTP1Bytes.equalsLower(raw, ns, nl, "tracestate" as StaticString):
+          if !observability.propagateTracing { continue }
+        default:
+          if HTTP1Bytes.equalsLower(raw, ns, nl, idHeader) { continue }
+        }
+        if !mutation.isEmpty && Self.mutationNames(mutation, raw, ns, nl) { continue }
+        head.fields.write(index, raw: raw, to: &buffer)
+      }
+    }
+    func add(_ name: String, _ value: String) {
+      if !mutation.isEmpty
+        && (mutation.remove.contains(name) || mutation.sets.contains(where: { $0.name == name }))
+      {
+        return
+      }
+      ResponseWriter.writeHeader(&buffer, name, value)
+    }
+    let originalHost = head.host
+    add("host", rewrite?.host ?? originalHost)
+    add("x-forwarded-for", incomingXFF.isEmpty ? peerIP : incomingXFF + ", " + peerIP)
+    if !sawProto { add("x-forwarded-proto", "http") }
+    if !sawForwardedHost && !originalHost.isEmpty { add("x-forwarded-host", originalHost) }
+    add(idHeader, exchange.requestID)
+    for pair in mutation.sets { ResponseWriter.writeHeader(&buffer, pair.name, pair.value) }
+    if exchange.chunkedRequest {
+      buffer.writeStaticString("transfer-encoding: chunked\r\n")
+    } else if let length = exchange.requestLength {
+      buffer.writeStaticString("content-length: ")
+      buffer.writeString(String(length))
+      buffer.writeStaticString("\r\n")
+    }
+    buffer.writeStaticString("\r\n")
+    return buffer
+  }
+
+  /// A name the route's header edits remove or set (so the received copy is not forwarded).
+  @inline(__always) static func mutationNames(_ mutation: HeaderMutation, _ raw: UnsafeRawBufferPointer, _ start: Int, _ length: Int)
+    -> Bool
+  {
+    mutation.remove.contains(where: { HTTP1Bytes.equalsLower(raw, start, length, $0) })
+      || mutation.sets.contains(where: { HTTP1Bytes.equalsLower(raw, start, length, $0.name) })
+  }
+
+  /// `HeaderRules.isHopByHop` over raw bytes.
+  @inline(__always) static func isHopByHop(_ raw: UnsafeRawBufferPointer, _ s: Int, _ n: Int) -> Bool {
+    switch n {
+    case 2: return HTTP1Bytes.equalsLower(raw, s, n, "te" as StaticString)
+    case 7:
+      return HTTP1Bytes.equalsLower(raw, s, n, "upgrade" as StaticString)
+        || HTTP1Bytes.equalsLower(raw, s, n, "trailer" as StaticString)
+    case 10:
+      return HTTP1Bytes.equalsLower(raw, s, n, "connection" as StaticString)
+        || HTTP1Bytes.equalsLower(raw, s, n, "keep-alive" as StaticString)
+    case 14: return HTTP1Bytes.equalsLower(raw, s, n, "http2-settings" as StaticString)
+    case 16: return HTTP1Bytes.equalsLower(raw, s, n, "proxy-connection" as StaticString)
+    case 17: return HTTP1Bytes.equalsLower(raw, s, n, "transfer-encoding" as StaticString)
+    case 18: return HTTP1Bytes.equalsLower(raw, s, n, "proxy-authenticate" as StaticString)
+    case 19: return HTTP1Bytes.equalsLower(raw, s, n, "proxy-authorization" as StaticString)
+    default: return false
+    }
   }
 
   // MARK: - Upstream
@@ -491,6 +564,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     exchange.upstream = connection
     exchange.target?.backend.activeConnections.add(1)
     connection.delegate = self
+    connection.startRequest(isHEAD: exchange.isHEAD)
     connection.setHoldReads(false)
     exchange.upstreamStartNanos = WallClock.monotonicNanoseconds()
     if !exchange.timeoutArmed, let timeout = exchange.route?.config.timeout {
@@ -498,7 +572,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
       deadlines.upstream = loopNow + timeout.timeAmount
       armTimer()
     }
-    connection.write(.head(upstreamHead))
+    connection.write(upstreamHead)
     if exchange.expectContinue && exchange.bodyReceived == 0 && !exchange.responseStarted {
       exchange.expectContinue = false
       context.writeAndFlush(wrapOutboundOut(Self.continueBuffer(context.channel.allocator)), promise: nil)
@@ -517,9 +591,8 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
   }
 
   /// A body part or end from the client for the current exchange.
-  func requestPart(_ part: HTTPServerRequestPart, _ exchange: Exchange) {
+  func requestPart(_ part: RequestPart, _ exchange: Exchange) {
     switch part {
-    case .head: return
     case .body(let body):
       exchange.bodyReceived += body.readableBytes
       deadlines.body = loopNow + limits.requestBodyTimeout.timeAmount
@@ -545,14 +618,27 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     }
   }
 
-  func forwardPart(_ part: HTTPServerRequestPart, _ exchange: Exchange, _ upstream: UpstreamConnection) {
+  /// Body bytes to the upstream, framed again: as received for a length, in Sluice's own
+  /// chunks for a chunked request (the client's chunk boundaries are not kept).
+  func forwardPart(_ part: RequestPart, _ exchange: Exchange, _ upstream: UpstreamConnection) {
     switch part {
-    case .head: break
     case .body(let body):
-      exchange.bodyForwarded += body.readableBytes
-      upstream.write(.body(.byteBuffer(body)))
+      let size = body.readableBytes
+      guard size > 0 else { return }
+      exchange.bodyForwarded += size
+      if exchange.chunkedRequest {
+        upstream.write(ResponseWriter.chunkHeader(size: size, allocator: upstream.allocator))
+        upstream.write(body)
+        upstream.write(ResponseWriter.crlf)
+      } else {
+        upstream.write(body)
+      }
     case .end(let trailers):
-      upstream.write(.end(trailers), flush: true)
+      if exchange.chunkedRequest {
+        upstream.write(ResponseWriter.lastChunk(trailers: trailers, allocator: upstream.allocator), flush: true)
+      } else {
+        upstream.flush()
+      }
     }
   }
 
@@ -565,49 +651,51 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     if exchange.responseStarted { abortConnection() } else { respondError(.gatewayTimeout, exchange) }
   }
 
-  /// Writes the client's response head straight into a buffer from the upstream's head:
-  /// hop-by-hop and `Connection`-named headers dropped, the route's edits applied, the
-  /// request id added, framing chosen (length kept, chunked only when unknown, nothing for
-  /// HEAD/204/304). No intermediate header list is built.
-  func upstreamResponseHead(_ head: HTTPResponseHead) {
+  /// Writes the client's response head straight into a buffer from the upstream's head bytes:
+  /// hop-by-hop and `Connection`-named headers dropped, the route's edits applied, the request
+  /// id added, framing chosen (length kept, chunked only when unknown, nothing for
+  /// HEAD/204/304). Header lines are copied byte for byte; no header list is built.
+  func upstreamResponseHead(_ head: ResponseHead) {
     guard let exchange, let context, !exchange.finished else { return }
-    let code = Int(head.status.code)
+    let code = head.status
     exchange.upstreamStatus = code
     exchange.status = code
     exchange.responseStarted = true
-    exchange.noResponseBody = exchange.isHEAD || code == 204 || code == 304 || code < 200
-    let connectionTokens = HeaderRules.connectionTokens(head.headers["connection"])
+    exchange.noResponseBody = exchange.isHEAD || code == 204 || code == 304
+    let connectionTokens = head.hasConnectionHeader ? head.fields.connectionTokens() : []
     let mutation = exchange.route?.config.responseHeaders ?? HeaderMutation()
     let idHeader = exchange.graph.configuration.observability.requestIDHeader
-    var buffer = context.channel.allocator.buffer(capacity: 512)
-    buffer.writeStaticString("HTTP/1.1 ")
-    buffer.writeString(String(code))
-    buffer.writeStaticString(" ")
-    buffer.writeString(head.status.reasonPhrase)
-    buffer.writeStaticString("\r\n")
+    var buffer = context.channel.allocator.buffer(capacity: head.fields.bytes.readableBytes + 128)
     var hasLength = false
-    for (name, value) in head.headers {
-      if HeaderRules.isHopByHop(name) { continue }
-      if !connectionTokens.isEmpty && connectionTokens.contains(where: { HeaderRules.equalsIgnoringCase(name, $0) }) {
-        continue
+    head.fields.withRaw { raw in
+      buffer.writeStaticString("HTTP/1.1 ")
+      buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[9..<12]))
+      buffer.writeStaticString(" ")
+      buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[head.reasonStart..<(head.reasonStart + head.reasonLength)]))
+      buffer.writeStaticString("\r\n")
+      for index in 0..<head.fields.count {
+        let field = head.fields.fields[index]
+        let ns = Int(field.nameStart)
+        let nl = Int(field.nameLength)
+        if Self.isHopByHop(raw, ns, nl) { continue }
+        if !connectionTokens.isEmpty && connectionTokens.contains(where: { HTTP1Bytes.equalsLower(raw, ns, nl, $0) }) {
+          continue
+        }
+        if nl == 14 && HTTP1Bytes.equalsLower(raw, ns, nl, "content-length" as StaticString) {
+          if code == 204 || (code == 304 && !exchange.isHEAD) { continue }
+          hasLength = true
+        } else if HTTP1Bytes.equalsLower(raw, ns, nl, idHeader) {
+          continue
+        } else if !mutation.isEmpty && Self.mutationNames(mutation, raw, ns, nl) {
+          continue
+        }
+        head.fields.write(index, raw: raw, to: &buffer)
       }
-      if name.utf8.count == 14 && HeaderRules.equalsIgnoringCase(name, "content-length") {
-        if code == 204 || (code == 304 && !exchange.isHEAD) { continue }
-        hasLength = true
-      } else if HeaderRules.equalsIgnoringCase(name, idHeader) {
-        continue
-      } else if !mutation.isEmpty
-        && (mutation.remove.contains(where: { HeaderRules.equalsIgnoringCase(name, $0) })
-          || mutation.sets.contains(where: { HeaderRules.equalsIgnoringCase(name, $0.name) }))
-      {
-        continue
-      }
-      ResponseWriter.writeHeader(&buffer, name, value)
     }
     for pair in mutation.sets { ResponseWriter.writeHeader(&buffer, pair.name, pair.value) }
     ResponseWriter.writeHeader(&buffer, idHeader, exchange.requestID)
     if !exchange.noResponseBody && !hasLength {
-      if exchange.head.version.minor >= 1 {
+      if exchange.head.versionMinor >= 1 {
         buffer.writeStaticString("transfer-encoding: chunked\r\n")
         exchange.chunkedResponse = true
       } else {
@@ -617,7 +705,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     if !exchange.requestEnded { exchange.keepAlive = false }
     if !exchange.keepAlive || closing {
       buffer.writeStaticString("connection: close\r\n")
-    } else if exchange.head.version.minor == 0 {
+    } else if exchange.head.versionMinor == 0 {
       buffer.writeStaticString("connection: keep-alive\r\n")
     }
     buffer.writeStaticString("\r\n")
@@ -628,7 +716,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
   func addConnectionHeader(_ headers: inout HTTPHeaders, _ exchange: Exchange) {
     if !exchange.keepAlive || closing {
       headers.add(name: "connection", value: "close")
-    } else if exchange.head.version.minor == 0 {
+    } else if exchange.head.versionMinor == 0 {
       headers.add(name: "connection", value: "keep-alive")
     }
   }
@@ -641,9 +729,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     if exchange.chunkedResponse {
       context.write(wrapOutboundOut(ResponseWriter.chunkHeader(size: size, allocator: context.channel.allocator)), promise: nil)
       context.write(wrapOutboundOut(body), promise: nil)
-      var crlf = context.channel.allocator.buffer(capacity: 2)
-      crlf.writeStaticString("\r\n")
-      context.write(wrapOutboundOut(crlf), promise: nil)
+      context.write(wrapOutboundOut(ResponseWriter.crlf), promise: nil)
     } else {
       context.write(wrapOutboundOut(body), promise: nil)
     }
@@ -663,7 +749,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     if writable { resumeReadsIfNeeded() }
   }
 
-  func upstreamResponseEnd(_ trailers: HTTPHeaders?) {
+  func upstreamResponseEnd(_ trailers: ByteBuffer?) {
     guard let exchange, let context, !exchange.finished else { return }
     deadlines.upstream = nil
     if exchange.chunkedResponse {
@@ -704,9 +790,6 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     {
       exchange.retries = 1
       exchange.timeoutArmed = false
-      if exchange.requestEnded && !exchange.hasBody {
-        exchange.buffered = [.end(nil)]
-      }
       dispatch(exchange)
       return
     }
@@ -734,9 +817,10 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
 
   /// `/echo` of the embedded default config: the request as the gateway received it.
   func echo(_ exchange: Exchange) -> String {
-    let headers = JSONValue.object(exchange.head.headers.map { ($0.name.lowercased(), .string($0.value)) })
+    let fields = exchange.head.fields
+    let headers = JSONValue.object(fields.fields.indices.map { (fields.name($0).lowercased(), .string(fields.value($0))) })
     return JSONValue.object([
-      ("method", .string(exchange.head.method.rawValue)), ("path", .string(exchange.path)),
+      ("method", .string(exchange.head.method)), ("path", .string(exchange.path)),
       ("query", exchange.upstreamQuery.map { .string($0) } ?? .null), ("host", .string(exchange.host)),
       ("client_ip", .string(exchange.clientIP)), ("request_id", .string(exchange.requestID)),
       ("headers", headers),
@@ -784,14 +868,8 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
   func failConnection(_ error: GatewayError) {
     guard context != nil, !closed else { return }
     closing = true
-    queue = []
+    pendingInput = nil
     if let exchange, !exchange.finished {
-      if exchange.requestEnded {
-        // The bad bytes came after a complete request (pipelined): that request's response
-        // is still owed. Answer the error after it, then close.
-        pendingFailure = error
-        return
-      }
       exchange.keepAlive = false
       respondError(error, exchange)
       return
@@ -869,10 +947,10 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     record.timeMilliseconds = exchange.startWall
     record.requestID = exchange.requestID
     record.clientIP = exchange.clientIP
-    record.method = exchange.head.method.rawValue
+    record.method = exchange.head.method
     record.host = exchange.host
-    record.path = exchange.path.isEmpty ? String(exchange.head.uri.prefix(256)) : exchange.path
-    record.protocol = exchange.head.version.minor == 0 ? "HTTP/1.0" : "HTTP/1.1"
+    record.path = exchange.path.isEmpty ? String(exchange.head.target.prefix(256)) : exchange.path
+    record.protocol = exchange.head.versionMinor == 0 ? "HTTP/1.0" : "HTTP/1.1"
     record.status = status
     record.route = exchange.route?.name
     record.backend = exchange.target?.backend.name
@@ -891,11 +969,6 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
   func responseDone(_ exchange: Exchange) {
     guard let context else { return }
     self.exchange = nil
-    if let failure = pendingFailure {
-      pendingFailure = nil
-      writeFailure(failure)
-      return
-    }
     if !exchange.keepAlive || closing {
       closing = true
       context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)))
@@ -903,19 +976,12 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
       return
     }
     context.flush()
-    while self.exchange == nil, !queue.isEmpty {
-      let part = queue.removeFirst()
-      switch part {
-      case .head(let head): startRequest(head)
-      case .body, .end: break
-      }
-      while let current = self.exchange, !current.requestEnded, !current.finished, let next = queue.first {
-        if case .head = next { break }
-        queue.removeFirst()
-        requestPart(next, current)
-      }
+    if var input = pendingInput {
+      // The next pipelined request was waiting: parse it now that this response is written.
+      pendingInput = nil
+      consume(&input)
     }
-    if self.exchange == nil && queue.isEmpty && !closing {
+    if self.exchange == nil && !closing {
       deadlines.idle = loopNow + limits.idleTimeout.timeAmount
       armTimer()
     }

@@ -1,5 +1,4 @@
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 import SluiceConfig
 import SluiceCore
@@ -8,22 +7,32 @@ import SluiceFeatures
 /// What an upstream connection reports to the request that is using it. Both sides live on
 /// the same event loop, so these are plain synchronous calls.
 protocol UpstreamDelegate: AnyObject {
-  func upstreamResponseHead(_ head: HTTPResponseHead)
+  func upstreamResponseHead(_ head: ResponseHead)
   func upstreamResponseBody(_ body: ByteBuffer)
-  func upstreamResponseEnd(_ trailers: HTTPHeaders?)
+  /// The response is complete; `trailers` are the raw trailer lines of a chunked body.
+  func upstreamResponseEnd(_ trailers: ByteBuffer?)
   func upstreamReadComplete()
   func upstreamWritabilityChanged(writable: Bool)
   /// The connection failed or closed before the response ended.
   func upstreamFailed(_ error: (any Error)?)
 }
 
-/// The handler at the end of an upstream channel's pipeline, and the pool's handle on it.
-/// It forwards response parts to its current delegate and holds reads while the client side
-/// cannot take more (backpressure).
+/// An upstream broke HTTP/1.1 framing; the connection is closed, never reused.
+struct UpstreamProtocolError: Error, CustomStringConvertible {
+  let description: String
+}
+
+/// The only handler of an upstream channel, and the pool's handle on it. It parses response
+/// heads and bodies itself (`HeadReader`, `HeadParser`, `BodyDecoder`), hands them to its
+/// current delegate, writes request bytes the client side framed, and holds reads while the
+/// client cannot take more (backpressure).
 final class UpstreamConnection: ChannelDuplexHandler {
-  typealias InboundIn = HTTPClientResponsePart
-  typealias OutboundIn = HTTPClientRequestPart
-  typealias OutboundOut = HTTPClientRequestPart
+  typealias InboundIn = ByteBuffer
+  typealias OutboundIn = ByteBuffer
+  typealias OutboundOut = ByteBuffer
+
+  static let maxResponseHeadBytes = 65536
+  static let maxResponseHeaders = 256
 
   let key: String
   let backendName: String
@@ -38,6 +47,11 @@ final class UpstreamConnection: ChannelDuplexHandler {
   var closed = false
   /// While the connection sits idle in the pool: the gauge it counts in.
   var idleGauge: Gauge?
+  /// Set by the request that writes to this connection: a response to HEAD has no body.
+  var requestIsHEAD = false
+  var headReader = HeadReader(requests: false)
+  /// The response body being read; `.done` while waiting for a head.
+  var body = BodyDecoder()
 
   init(key: String, backendName: String, pool: UpstreamPool) {
     self.key = key
@@ -46,6 +60,7 @@ final class UpstreamConnection: ChannelDuplexHandler {
   }
 
   var isWritable: Bool { context?.channel.isWritable ?? false }
+  var allocator: ByteBufferAllocator { context?.channel.allocator ?? ByteBufferAllocator() }
   var isActive: Bool { !closed && (context?.channel.isActive ?? false) }
 
   func handlerAdded(context: ChannelHandlerContext) { self.context = context }
@@ -59,22 +74,70 @@ final class UpstreamConnection: ChannelDuplexHandler {
       close()
       return
     }
-    switch unwrapInboundIn(data) {
-    case .head(let head):
-      if head.headers.contains(name: "connection") {
-        for token in HeaderRules.connectionTokens(head.headers["connection"]) where token == "close" {
-          reusable = false
+    var buffer = unwrapInboundIn(data)
+    while let delegate {
+      if !body.isDone {
+        let event: BodyDecoder.Event?
+        do {
+          event = try body.next(&buffer)
+        } catch {
+          fail("invalid response body framing")
+          return
+        }
+        switch event {
+        case nil:
+          return
+        case .data(let data):
+          delegate.upstreamResponseBody(data)
+        case .end(let trailers):
+          // Bytes after a complete response were never asked for: do not reuse.
+          if buffer.readableBytes > 0 { reusable = false }
+          self.delegate = nil
+          delegate.upstreamResponseEnd(trailers)
+          if buffer.readableBytes > 0 { close() }
+          return
+        }
+        continue
+      }
+      switch headReader.take(&buffer, limit: Self.maxResponseHeadBytes) {
+      case .incomplete:
+        return
+      case .bareLF, .notHTTP:
+        fail("bare LF in response head")
+        return
+      case .tooLarge:
+        fail("response head too large")
+        return
+      case .head(let bytes):
+        switch HeadParser.parseResponse(bytes, requestWasHEAD: requestIsHEAD, maxHeaders: Self.maxResponseHeaders) {
+        case .failure(let why):
+          fail(why.description)
+          return
+        case .success(let head):
+          if head.status < 200 {
+            // Interim responses (100 Continue, 103 Early Hints) are not forwarded; Sluice
+            // answers `Expect` itself. 101 cannot be right: Upgrade is never forwarded.
+            if head.status == 101 {
+              fail("unexpected 101 Switching Protocols")
+              return
+            }
+            continue
+          }
+          if !head.keepAlive { reusable = false }
+          body = BodyDecoder(head.framing)  // `.none` ends on the next turn of this loop
+          delegate.upstreamResponseHead(head)
         }
       }
-      if head.version.major == 1 && head.version.minor == 0 && !head.isKeepAlive { reusable = false }
-      delegate?.upstreamResponseHead(head)
-    case .body(let body):
-      delegate?.upstreamResponseBody(body)
-    case .end(let trailers):
-      let delegate = self.delegate
-      self.delegate = nil
-      delegate?.upstreamResponseEnd(trailers)
     }
+  }
+
+  private func fail(_ why: String) {
+    reusable = false
+    if let delegate = self.delegate {
+      self.delegate = nil
+      delegate.upstreamFailed(UpstreamProtocolError(description: why))
+    }
+    close()
   }
 
   func channelReadComplete(context: ChannelHandlerContext) {
@@ -89,10 +152,18 @@ final class UpstreamConnection: ChannelDuplexHandler {
   func channelInactive(context: ChannelHandlerContext) {
     closed = true
     pool?.forget(self)
-    if let delegate = self.delegate {
-      self.delegate = nil
-      delegate.upstreamFailed(nil)
+    guard let delegate = self.delegate else { return }
+    self.delegate = nil
+    if body.finishAtClose() {
+      // A body delimited by the close: this is its end.
+      reusable = false
+      var empty = ByteBuffer()
+      if case .end(let trailers)? = try? body.next(&empty) {
+        delegate.upstreamResponseEnd(trailers)
+        return
+      }
     }
+    delegate.upstreamFailed(nil)
   }
 
   func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -120,12 +191,19 @@ final class UpstreamConnection: ChannelDuplexHandler {
     }
   }
 
-  func write(_ part: HTTPClientRequestPart, flush: Bool = false) {
+  /// A new request starts on this connection: the parser expects a response to it.
+  func startRequest(isHEAD: Bool) {
+    requestIsHEAD = isHEAD
+    headReader.reset()
+    body = BodyDecoder()
+  }
+
+  func write(_ bytes: ByteBuffer, flush: Bool = false) {
     guard let context else { return }
     if flush {
-      context.writeAndFlush(wrapOutboundOut(part), promise: nil)
+      context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
     } else {
-      context.write(wrapOutboundOut(part), promise: nil)
+      context.write(wrapOutboundOut(bytes), promise: nil)
     }
   }
 
@@ -217,15 +295,6 @@ final class UpstreamPool {
     let bootstrap = ClientBootstrap(group: eventLoop)
       .connectTimeout(timeout)
       .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-      .channelInitializer { channel in
-        channel.eventLoop.makeCompletedFuture {
-          let sync = channel.pipeline.syncOperations
-          var encoderConfig = HTTPRequestEncoder.Configuration()
-          encoderConfig.automaticallySetFramingHeaders = false
-          try sync.addHandler(HTTPRequestEncoder(configuration: encoderConfig))
-          try sync.addHandler(ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes)))
-        }
-      }
     let connected: EventLoopFuture<any Channel>
     if let address = addresses[key] {
       connected = bootstrap.connect(to: address)

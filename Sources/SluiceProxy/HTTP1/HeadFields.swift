@@ -1,0 +1,188 @@
+import NIOCore
+import SluiceCore
+import SluiceFeatures
+
+/// Where one header line's name and value sit in a head's bytes (offsets from the head's
+/// first byte). Four 32-bit offsets instead of two `String`s: most headers are copied to the
+/// other side byte for byte and never need to become strings.
+struct HeaderField: Sendable {
+  var nameStart: Int32
+  var nameLength: Int32
+  var valueStart: Int32
+  var valueLength: Int32
+}
+
+/// The header section of a parsed head: the head's bytes (a slice of the read buffer, not a
+/// copy) and the position of each field. Lookups compare bytes case-insensitively and only
+/// create a `String` for a value that is asked for.
+struct HeadFields: Sendable {
+  var bytes: ByteBuffer
+  var fields: [HeaderField]
+
+  init(bytes: ByteBuffer, fields: [HeaderField]) {
+    self.bytes = bytes
+    self.fields = fields
+  }
+
+  init() {
+    self.bytes = ByteBuffer()
+    self.fields = []
+  }
+
+  var count: Int { fields.count }
+
+  func name(_ index: Int) -> String {
+    let field = fields[index]
+    return bytes.getString(at: bytes.readerIndex + Int(field.nameStart), length: Int(field.nameLength)) ?? ""
+  }
+
+  func value(_ index: Int) -> String {
+    let field = fields[index]
+    return bytes.getString(at: bytes.readerIndex + Int(field.valueStart), length: Int(field.valueLength)) ?? ""
+  }
+
+  /// True when field `index`'s name is `lower` (a lower-case name), ignoring case.
+  func nameIs(_ index: Int, _ lower: String) -> Bool {
+    let field = fields[index]
+    return withRaw { raw in HTTP1Bytes.equalsLower(raw, Int(field.nameStart), Int(field.nameLength), lower) }
+  }
+
+  /// The first value of `lower`, if any.
+  func first(_ lower: String) -> String? {
+    guard let index = firstIndex(lower) else { return nil }
+    return value(index)
+  }
+
+  func firstIndex(_ lower: String) -> Int? {
+    withRaw { raw in
+      for (index, field) in fields.enumerated()
+      where HTTP1Bytes.equalsLower(raw, Int(field.nameStart), Int(field.nameLength), lower) {
+        return index
+      }
+      return nil
+    }
+  }
+
+  /// Every value of `lower`, in order.
+  func values(_ lower: String) -> [String] {
+    var out: [String] = []
+    for index in fields.indices where nameIs(index, lower) { out.append(value(index)) }
+    return out
+  }
+
+  /// The head's bytes for the duration of `body` (no copy).
+  @inline(__always) func withRaw<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    try bytes.withUnsafeReadableBytes(body)
+  }
+
+  /// Appends `name: value\r\n` for field `index` to `buffer`, bytes as received.
+  @inline(__always) func write(_ index: Int, raw: UnsafeRawBufferPointer, to buffer: inout ByteBuffer) {
+    let field = fields[index]
+    buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[Int(field.nameStart)..<Int(field.nameStart + field.nameLength)]))
+    buffer.writeStaticString(": ")
+    buffer.writeBytes(
+      UnsafeRawBufferPointer(rebasing: raw[Int(field.valueStart)..<Int(field.valueStart + field.valueLength)]))
+    buffer.writeStaticString("\r\n")
+  }
+
+  /// The lower-cased tokens of every `Connection` field.
+  func connectionTokens() -> [String] {
+    HeaderRules.connectionTokens(values("connection"))
+  }
+}
+
+extension HeadFields: RouteHeaders {
+  func contains(_ name: String, value: String) -> Bool {
+    values(name).contains(value)
+  }
+}
+
+/// Byte-level helpers shared by the parsers and the handlers.
+enum HTTP1Bytes {
+  /// RFC 9110 `tchar`.
+  @inline(__always) static func isTokenByte(_ byte: UInt8) -> Bool {
+    switch byte {
+    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+      UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
+      UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
+      UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+      return true
+    default:
+      return false
+    }
+  }
+
+  /// A byte allowed inside a field value (RFC 9110 §5.5: VCHAR, obs-text, SP, HTAB).
+  @inline(__always) static func isValueByte(_ byte: UInt8) -> Bool {
+    byte >= 0x20 ? byte != 0x7F : byte == 0x09
+  }
+
+  @inline(__always) static func lower(_ byte: UInt8) -> UInt8 {
+    (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z")) ? byte | 0x20 : byte
+  }
+
+  /// `raw[start..<start+length]` equals the lower-case ASCII `lower`, ignoring case.
+  @inline(__always) static func equalsLower(_ raw: UnsafeRawBufferPointer, _ start: Int, _ length: Int, _ lower: String)
+    -> Bool
+  {
+    var lower = lower
+    guard lower.utf8.count == length else { return false }
+    return lower.withUTF8 { target in
+      for i in 0..<length where Self.lower(raw[start + i]) != target[i] { return false }
+      return true
+    }
+  }
+
+  /// `raw[start..<start+length]` equals `lower` ignoring case, `lower` given as a static string.
+  @inline(__always) static func equalsLower(
+    _ raw: UnsafeRawBufferPointer, _ start: Int, _ length: Int, _ lower: StaticString
+  ) -> Bool {
+    guard lower.utf8CodeUnitCount == length else { return false }
+    let target = lower.utf8Start
+    for i in 0..<length where Self.lower(raw[start + i]) != target[i] { return false }
+    return true
+  }
+
+  /// `raw[start..<start+length]` with spaces and tabs trimmed, equals `lower` ignoring case.
+  static func trimmedEqualsLower(_ raw: UnsafeRawBufferPointer, _ start: Int, _ length: Int, _ lower: StaticString) -> Bool {
+    var s = start
+    var e = start + length
+    while s < e && (raw[s] == 0x20 || raw[s] == 0x09) { s += 1 }
+    while e > s && (raw[e - 1] == 0x20 || raw[e - 1] == 0x09) { e -= 1 }
+    return equalsLower(raw, s, e - s, lower)
+  }
+
+  /// Whether a comma-separated list contains `token` (case-insensitive, trimmed items).
+  static func listContains(_ raw: UnsafeRawBufferPointer, _ start: Int, _ length: Int, _ token: StaticString) -> Bool {
+    var itemStart = start
+    let end = start + length
+    var i = start
+    while i <= end {
+      if i == end || raw[i] == UInt8(ascii: ",") {
+        if trimmedEqualsLower(raw, itemStart, i - itemStart, token) { return true }
+        itemStart = i + 1
+      }
+      i += 1
+    }
+    return false
+  }
+
+  /// The last item of a comma-separated list, trimmed, compared with `token`.
+  static func lastItemIs(_ raw: UnsafeRawBufferPointer, _ start: Int, _ length: Int, _ token: StaticString) -> Bool {
+    var i = start + length
+    while i > start && raw[i - 1] != UInt8(ascii: ",") { i -= 1 }
+    return trimmedEqualsLower(raw, i, start + length - i, token)
+  }
+
+  /// A decimal `Content-Length`: digits only, at most 18 of them (no overflow).
+  static func parseLength(_ raw: UnsafeRawBufferPointer, _ start: Int, _ length: Int) -> Int? {
+    guard length > 0 && length <= 18 else { return nil }
+    var value = 0
+    for i in start..<(start + length) {
+      let byte = raw[i]
+      guard byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") else { return nil }
+      value = value * 10 + Int(byte - UInt8(ascii: "0"))
+    }
+    return value
+  }
+}
