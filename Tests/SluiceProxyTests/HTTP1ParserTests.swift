@@ -55,7 +55,9 @@ final class HTTP1ParserTests: XCTestCase {
     XCTAssertTrue(try XCTUnwrap(parsed("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")).keepAlive)
     let head = try XCTUnwrap(parsed("GET / HTTP/1.1\r\nHost: a\r\nConnection: x-a, x-b\r\n\r\n"))
     XCTAssertTrue(head.keepAlive)
-    XCTAssertTrue(head.hasConnectionHeader)
+    XCTAssertTrue(head.connectionNamesHeaders)
+    XCTAssertFalse(try XCTUnwrap(parsed("GET / HTTP/1.1\r\nConnection: Keep-Alive , close,\r\n\r\n")).connectionNamesHeaders)
+    XCTAssertTrue(try XCTUnwrap(parsed("GET / HTTP/1.1\r\nConnection: close, x-b\r\n\r\n")).connectionNamesHeaders)
     XCTAssertEqual(head.fields.connectionTokens(), ["x-a", "x-b"])
   }
 

@@ -22,7 +22,9 @@ struct RequestHead: Sendable {
   var host = ""
   var hostCount = 0
   var expectContinue = false
-  var hasConnectionHeader = false
+  /// `Connection` names headers other than itself (`close`/`keep-alive` aside): they must be
+  /// removed before forwarding.
+  var connectionNamesHeaders = false
   /// Set when `Transfer-Encoding` is present but is not exactly `chunked` (answered with 400
   /// by the request path, after the method and version checks).
   var transferEncodingInvalid = false
@@ -44,7 +46,8 @@ struct ResponseHead: Sendable {
   var framing: BodyFraming = .untilClose
   /// False when the upstream asked to close after this response.
   var keepAlive = true
-  var hasConnectionHeader = false
+  /// As for requests: `Connection` names headers to remove.
+  var connectionNamesHeaders = false
 }
 
 /// Strict HTTP/1.x head parsing over bytes already known to hold one complete head (see
@@ -117,7 +120,7 @@ enum HeadParser {
         case 6 where HTTP1Bytes.equalsLower(raw, ns, 6, "expect" as StaticString):
           if HTTP1Bytes.equalsLower(raw, vs, vl, "100-continue" as StaticString) { request.expectContinue = true }
         case 10 where HTTP1Bytes.equalsLower(raw, ns, 10, "connection" as StaticString):
-          request.hasConnectionHeader = true
+          if HTTP1Bytes.listNamesOtherThanCloseOrKeepAlive(raw, vs, vl) { request.connectionNamesHeaders = true }
           if HTTP1Bytes.listContains(raw, vs, vl, "close") { connectionClose = true }
           if HTTP1Bytes.listContains(raw, vs, vl, "keep-alive") { connectionKeepAlive = true }
         case 14 where HTTP1Bytes.equalsLower(raw, ns, 14, "content-length" as StaticString):
@@ -208,7 +211,7 @@ enum HeadParser {
         let vl = Int(field.valueLength)
         switch field.nameLength {
         case 10 where HTTP1Bytes.equalsLower(raw, ns, 10, "connection" as StaticString):
-          response.hasConnectionHeader = true
+          if HTTP1Bytes.listNamesOtherThanCloseOrKeepAlive(raw, vs, vl) { response.connectionNamesHeaders = true }
           if HTTP1Bytes.listContains(raw, vs, vl, "close") { connectionClose = true }
           if HTTP1Bytes.listContains(raw, vs, vl, "keep-alive") { connectionKeepAlive = true }
         case 14 where HTTP1Bytes.equalsLower(raw, ns, 14, "content-length" as StaticString):

@@ -406,7 +406,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
   /// set, then the route's header edits; framing regenerated (SECURITY.md rules 2 and 4).
   /// Client headers are copied byte for byte; none becomes a `String`.
   func upstreamHead(_ head: RequestHead, _ exchange: Exchange, _ route: RouteRuntime) -> ByteBuffer {
-    let connectionTokens = head.hasConnectionHeader ? head.fields.connectionTokens() : []
+    let connectionTokens = head.connectionNamesHeaders ? head.fields.connectionTokens() : []
     let trusted = !listener.config.trustedProxies.isEmpty && listener.isTrustedProxy(peerBytes)
     let observability = exchange.graph.configuration.observability
     let idHeader = observability.requestIDHeader
@@ -662,7 +662,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     exchange.status = code
     exchange.responseStarted = true
     exchange.noResponseBody = exchange.isHEAD || code == 204 || code == 304
-    let connectionTokens = head.hasConnectionHeader ? head.fields.connectionTokens() : []
+    let connectionTokens = head.connectionNamesHeaders ? head.fields.connectionTokens() : []
     let mutation = exchange.route?.config.responseHeaders ?? HeaderMutation()
     let idHeader = exchange.graph.configuration.observability.requestIDHeader
     var buffer = context.channel.allocator.buffer(capacity: head.fields.bytes.readableBytes + 128)
