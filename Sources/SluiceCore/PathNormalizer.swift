@@ -35,6 +35,9 @@ public enum PathNormalizer {
   public static func normalize(_ target: String, mergeSlashes: Bool = false) -> Result<
     NormalizedTarget, PathError
   > {
+    if isAlreadyCanonical(target, mergeSlashes: mergeSlashes) {
+      return .success(NormalizedTarget(path: target, query: nil))
+    }
     var utf8 = Substring(target).utf8[...]
     // absolute-form: scheme://authority/path
     if let first = utf8.first, first != UInt8(ascii: "/") {
@@ -124,6 +127,31 @@ public enum PathNormalizer {
     }
     let path = removeDotSegments(decoded, mergeSlashes: mergeSlashes)
     return .success(NormalizedTarget(path: String(decoding: path, as: UTF8.self), query: query))
+  }
+
+  /// True for the common target that normalising would return unchanged: an absolute path
+  /// of plain bytes with no query, no `%`, no segment starting with `.` and (when merging)
+  /// no `//`. One pass over contiguous bytes; the result shares the request's string. (The
+  /// general path below walks `Substring` indices and copies the path: ~1 % of a proxied
+  /// request's CPU in the profile.)
+  @inlinable public static func isAlreadyCanonical(_ target: String, mergeSlashes: Bool) -> Bool {
+    var target = target
+    return target.withUTF8 { bytes in
+      guard bytes.first == UInt8(ascii: "/") else { return false }
+      var previous: UInt8 = 0
+      for byte in bytes {
+        if byte <= 0x20 || byte >= 0x7F || byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "#")
+          || byte == UInt8(ascii: "?") || byte == UInt8(ascii: "%")
+        {
+          return false
+        }
+        if previous == UInt8(ascii: "/") && (byte == UInt8(ascii: ".") || (mergeSlashes && byte == UInt8(ascii: "/"))) {
+          return false
+        }
+        previous = byte
+      }
+      return true
+    }
   }
 
   /// RFC 3986 §5.2.4 on an absolute path, segment by segment.

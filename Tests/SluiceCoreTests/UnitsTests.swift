@@ -54,6 +54,20 @@ final class PathNormalizerTests: XCTestCase {
     XCTAssertEqual(path("/a//b"), "/a//b")
   }
 
+  /// The byte check that skips the general normaliser says yes only where it changes nothing.
+  func testAlreadyCanonicalCheck() {
+    for plain in ["/", "/users/7", "/a//b", "/index.html", "/a.b/c.", "/~u/!$&'()*+,;=:@-_"] {
+      XCTAssertTrue(PathNormalizer.isAlreadyCanonical(plain, mergeSlashes: false), plain)
+    }
+    for general in [
+      "/a/./b", "/.well-known", "/a/..", "/a%41", "/a?b", "/a#b", "/a\\b", "a", "", "http://x/", "/caf\u{e9}", "/a b",
+    ] {
+      XCTAssertFalse(PathNormalizer.isAlreadyCanonical(general, mergeSlashes: false), general)
+    }
+    XCTAssertFalse(PathNormalizer.isAlreadyCanonical("/a//b", mergeSlashes: true))
+    XCTAssertEqual(try PathNormalizer.normalize("/a//b", mergeSlashes: true).get().path, "/a/b")
+  }
+
   func testDotSegments() {
     XCTAssertEqual(path("/a/./b"), "/a/b")
     XCTAssertEqual(path("/a/../b"), "/b")

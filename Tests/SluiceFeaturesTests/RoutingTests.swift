@@ -27,6 +27,11 @@ final class RoutingTests: XCTestCase {
     XCTAssertEqual(HostName.canonicalHost("[::1]:80"), "[::1]")
     XCTAssertEqual(HostName.canonicalHost("example.com."), "example.com")
     XCTAssertEqual(HostName.canonicalHost("plain"), "plain")
+    XCTAssertEqual(HostName.canonicalHost("Example.COM.:8080"), "example.com")
+    XCTAssertEqual(HostName.canonicalHost(""), "")
+    XCTAssertEqual(HostName.canonicalHost("."), "")
+    XCTAssertEqual(HostName.canonicalHost("[::1]"), "[::1]")
+    XCTAssertEqual(HostName.canonicalHost("A"), "a")
   }
 
   func testPathMatching() {

@@ -247,19 +247,22 @@ public struct RouteRequest<H: RouteHeaders> {
 
 public enum HostName {
   /// Lower-cases a `Host` value and strips its port (`API.example.com:8080` → `api.example.com`).
+  /// Works on UTF-8 bytes: `Character` operations here (`hasPrefix`, `lastIndex(of:)`)
+  /// cost grapheme breaking on every request (~0.6 % of CPU in the profile). A host that
+  /// needs no change is returned as is, without a copy.
   public static func canonicalHost(_ raw: String) -> String {
-    var host = Substring(raw)
-    if host.hasPrefix("[") {
-      if let close = host.firstIndex(of: "]") { host = host[...close] }
-    } else if let colon = host.lastIndex(of: ":") {
-      host = host[..<colon]
+    let utf8 = raw.utf8
+    var end = utf8.endIndex
+    if utf8.first == UInt8(ascii: "[") {
+      if let close = utf8.firstIndex(of: UInt8(ascii: "]")) { end = utf8.index(after: close) }
+    } else if let colon = utf8.lastIndex(of: UInt8(ascii: ":")) {
+      end = colon
     }
-    var lowered = false
-    for byte in host.utf8 where byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") {
-      lowered = true
-      break
-    }
-    if host.hasSuffix(".") { host = host.dropLast() }
-    return lowered ? host.lowercased() : String(host)
+    if end > utf8.startIndex && utf8[utf8.index(before: end)] == UInt8(ascii: ".") { end = utf8.index(before: end) }
+    let host = utf8[utf8.startIndex..<end]
+    let upper = host.contains { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }
+    if !upper && end == utf8.endIndex { return raw }
+    let text = String(Substring(host))
+    return upper ? text.lowercased() : text
   }
 }

@@ -289,7 +289,7 @@ enum HeadParser {
     return .field(
       HeaderField(
         nameStart: Int32(nameStart), nameLength: Int32(nameLength), valueStart: Int32(valueStart),
-        valueLength: Int32(valueEnd - valueStart)))
+        valueLength: Int32(valueEnd - valueStart), lineEnd: Int32(i)))
   }
 
   @inline(__always) static func string(_ raw: UnsafeRawBufferPointer, _ start: Int, _ length: Int) -> String {

@@ -429,6 +429,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     var sawProto = false
     var sawForwardedHost = false
     head.fields.withRaw { raw in
+      var copier = LineCopier()
       for index in 0..<head.fields.count {
         let field = head.fields.fields[index]
         let ns = Int(field.nameStart)
@@ -438,6 +439,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
           if nl == 2, HTTP1Bytes.trimmedEqualsLower(raw, Int(field.valueStart), Int(field.valueLength), "trailers"),
             !connectionTokens.contains("te")
           {
+            copier.flush(raw: raw, to: &buffer)
             buffer.writeStaticString("te: trailers\r\n")
           }
           continue
@@ -468,8 +470,9 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
           if HTTP1Bytes.equalsLower(raw, ns, nl, idHeader) { continue }
         }
         if !mutation.isEmpty && Self.mutationNames(mutation, raw, ns, nl) { continue }
-        head.fields.write(index, raw: raw, to: &buffer)
+        copier.keep(field, raw: raw, to: &buffer)
       }
+      copier.flush(raw: raw, to: &buffer)
     }
     func add(_ name: String, _ value: String) {
       if !mutation.isEmpty
@@ -669,10 +672,14 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     var hasLength = false
     head.fields.withRaw { raw in
       buffer.writeStaticString("HTTP/1.1 ")
-      buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[9..<12]))
-      buffer.writeStaticString(" ")
-      buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[head.reasonStart..<(head.reasonStart + head.reasonLength)]))
-      buffer.writeStaticString("\r\n")
+      // "NNN reason\r\n" as received (the status line's version is always replaced).
+      if head.reasonStart == 13 {
+        buffer.writeBytes(UnsafeRawBufferPointer(start: raw.baseAddress! + 9, count: head.reasonLength + 6))
+      } else {
+        buffer.writeBytes(UnsafeRawBufferPointer(start: raw.baseAddress! + 9, count: 3))
+        buffer.writeStaticString(" \r\n")
+      }
+      var copier = LineCopier()
       for index in 0..<head.fields.count {
         let field = head.fields.fields[index]
         let ns = Int(field.nameStart)
@@ -689,8 +696,9 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
         } else if !mutation.isEmpty && Self.mutationNames(mutation, raw, ns, nl) {
           continue
         }
-        head.fields.write(index, raw: raw, to: &buffer)
+        copier.keep(field, raw: raw, to: &buffer)
       }
+      copier.flush(raw: raw, to: &buffer)
     }
     for pair in mutation.sets { ResponseWriter.writeHeader(&buffer, pair.name, pair.value) }
     ResponseWriter.writeHeader(&buffer, idHeader, exchange.requestID)

@@ -37,7 +37,10 @@ final class UpstreamConnection: ChannelDuplexHandler {
   let key: String
   let backendName: String
   weak var pool: UpstreamPool?
-  weak var delegate: (any UpstreamDelegate)?
+  /// The request using this connection. Strong (a `weak` load cost atomics on every read):
+  /// every path that ends a request's use of the connection sets it back to nil (response
+  /// end, failure, close), which breaks the cycle with the client handler.
+  var delegate: (any UpstreamDelegate)?
   var context: ChannelHandlerContext?
   var holdReads = false
   var pendingRead = false
