@@ -24,7 +24,10 @@ public enum WallClock {
   }
 
   /// `2026-11-26T10:00:00.123Z` for milliseconds since the epoch (proleptic Gregorian, UTC).
-  public static func rfc3339(milliseconds: Int64) -> String {
+  /// Calendar fields of a UTC time (Howard Hinnant's civil_from_days).
+  public static func civil(milliseconds: Int64) -> (
+    year: Int, month: Int, day: Int, secondOfDay: Int, millisecond: Int
+  ) {
     let ms = Int(((milliseconds % 1000) + 1000) % 1000)
     let seconds = (milliseconds - Int64(ms)) / 1000
     var days = seconds / 86_400
@@ -33,7 +36,6 @@ public enum WallClock {
       secOfDay += 86_400
       days -= 1
     }
-    // Howard Hinnant's civil_from_days
     let z = days + 719_468
     let era = (z >= 0 ? z : z - 146_096) / 146_097
     let doe = z - era * 146_097
@@ -44,30 +46,16 @@ public enum WallClock {
     let day = doy - (153 * mp + 2) / 5 + 1
     let month = mp < 10 ? mp + 3 : mp - 9
     if month <= 2 { year += 1 }
-    var out = ""
-    out.reserveCapacity(24)
-    pad(Int(year), 4, &out)
-    out += "-"
-    pad(Int(month), 2, &out)
-    out += "-"
-    pad(Int(day), 2, &out)
-    out += "T"
-    pad(Int(secOfDay / 3600), 2, &out)
-    out += ":"
-    pad(Int(secOfDay % 3600 / 60), 2, &out)
-    out += ":"
-    pad(Int(secOfDay % 60), 2, &out)
-    out += "."
-    pad(ms, 3, &out)
-    out += "Z"
-    return out
+    return (Int(year), Int(month), Int(day), Int(secOfDay), ms)
   }
 
-  @inline(__always) static func pad(_ value: Int, _ width: Int, _ out: inout String) {
-    let s = String(value)
-    if s.count < width { out += String(repeating: "0", count: width - s.count) }
-    out += s
+  public static func rfc3339(milliseconds: Int64) -> String {
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(24)
+    ByteText.appendRFC3339(milliseconds: milliseconds, to: &bytes)
+    return String(decoding: bytes, as: UTF8.self)
   }
+
 }
 
 /// A fast, non-cryptographic generator (wyrand) for request ids, load-balancer picks and

@@ -14,7 +14,7 @@ final class FileLogWriterTests: XCTestCase {
     defer { if fds[1] >= 0 { close(fds[1]) } }
     let writer = FileLogWriter(fd: fds[1], ownsFD: false, maxPendingBytes: 256 * 1024)
     let line = String(repeating: "x", count: 999) + "\n"
-    let chunk = String(repeating: line, count: 64)  // 64 KB, 64 lines
+    let chunk = Array(String(repeating: line, count: 64).utf8)  // 64 KB, 64 lines
     let start = DispatchTime.now().uptimeNanoseconds
     var accepted = 0
     for _ in 0..<40 where writer.submit(chunk, lines: 64) { accepted += 1 }
@@ -38,7 +38,7 @@ final class FileLogWriterTests: XCTestCase {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-log-\(getpid()).log").path
     defer { unlink(path) }
     let writer = try XCTUnwrap(FileLogWriter.open(path: path))
-    for i in 0..<100 { XCTAssertTrue(writer.submit("{\"n\":\(i)}\n", lines: 1)) }
+    for i in 0..<100 { XCTAssertTrue(writer.submit(Array("{\"n\":\(i)}\n".utf8), lines: 1)) }
     writer.sync()
     let text = try String(contentsOfFile: path, encoding: .utf8)
     XCTAssertEqual(text.split(separator: "\n").count, 100)

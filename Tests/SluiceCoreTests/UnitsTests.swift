@@ -216,4 +216,17 @@ final class CIDRTests: XCTestCase {
       XCTAssertNil(CIDR(bad), bad)
     }
   }
+
+  func testByteTextMatchesStringForms() {
+    for text in ["", "plain", "q\"b\\s", "nl\n cr\r tab\t", "\u{1}\u{1f}", "caf\u{e9} \u{1F600}"] {
+      var bytes: [UInt8] = []
+      ByteText.appendQuoted(text, to: &bytes)
+      XCTAssertEqual(String(decoding: bytes, as: UTF8.self), JSON.quoted(text), text.debugDescription)
+    }
+    for (value, width, expected) in [(0, 1, "0"), (7, 3, "007"), (-42, 1, "-42"), (1234, 2, "1234"), (Int.min, 1, "\(Int.min)")] {
+      var bytes: [UInt8] = []
+      ByteText.append(value, width: width, to: &bytes)
+      XCTAssertEqual(String(decoding: bytes, as: UTF8.self), expected)
+    }
+  }
 }

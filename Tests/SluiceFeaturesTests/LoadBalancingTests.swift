@@ -135,8 +135,7 @@ final class MetricsAndLogTests: XCTestCase {
     record.route = "users"
     record.durationMicroseconds = 1234
     record.upstreamDurationMicroseconds = 5
-    var out = ""
-    record.appendJSON(to: &out)
+    let out = record.jsonLine
     XCTAssertTrue(out.hasSuffix("}\n"))
     XCTAssertTrue(out.contains("\"time\":\"2026-11-26T10:00:00.123Z\""))
     XCTAssertTrue(out.contains("\"path\":\"/a\\\"b\""))

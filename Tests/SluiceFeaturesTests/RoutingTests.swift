@@ -11,6 +11,43 @@ final class RoutingTests: XCTestCase {
     RouteRequest(method: method, host: host, path: path, headers: HeaderList(headers))
   }
 
+  /// The flattened scan and the full `RouteMatch` rules choose the same route, over every
+  /// combination of a set of routes (paths, prefixes, methods, hosts, headers, a regex) and
+  /// requests.
+  func testRouterScanAgreesWithFullMatching() throws {
+    let paths: [RouteMatch.Path?] = [
+      nil, .exact("/"), .exact("/a"), .prefix("/a"), .prefix("/a/"), .prefix("/"), .prefix("/ab"),
+      .regex(try PathRegex("^/a/[0-9]+$")),
+    ]
+    let methods: [Set<String>?] = [nil, ["GET"], ["POST", "PUT"], ["PURGE"], ["GET", "PURGE"]]
+    var matches: [RouteMatch] = []
+    for path in paths {
+      for method in methods {
+        matches.append(RouteMatch(path: path, methods: method))
+      }
+    }
+    matches.append(RouteMatch(host: .exact("b.example.com"), path: .prefix("/")))
+    matches.append(RouteMatch(path: .prefix("/"), headers: [("x-v", "2")]))
+    let requestPaths = ["/", "/a", "/a/", "/a/7", "/ab", "/abc", "/a/x", "/b", "/a//7"]
+    let requestMethods = ["GET", "POST", "PUT", "PURGE", "HEAD", "BREW"]
+    // Each route alone, and routers over shifting windows of the list (first match wins).
+    for start in 0..<matches.count {
+      let window = Array(matches[start...].prefix(7))
+      let router = Router(window.enumerated().map { Router<Int>.Entry(name: "r\($0.offset)", match: $0.element, payload: $0.offset) })
+      for path in requestPaths {
+        for method in requestMethods {
+          for host in ["api.example.com", "b.example.com"] {
+            for headers in [[], [("x-v", "2")]] {
+              let request = req(method, host, path: path, headers)
+              let expected = window.firstIndex { $0.matches(request) }
+              XCTAssertEqual(router.route(request)?.payload, expected, "\(method) \(host) \(path) \(headers) from \(start)")
+            }
+          }
+        }
+      }
+    }
+  }
+
   func testHostMatching() {
     XCTAssertTrue(RouteMatch.Host.exact("api.example.com").matches("api.example.com"))
     XCTAssertFalse(RouteMatch.Host.exact("api.example.com").matches("www.example.com"))

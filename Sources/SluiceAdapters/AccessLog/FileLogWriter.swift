@@ -38,16 +38,15 @@ public final class FileLogWriter: AccessLogSink {
 
   public var droppedLines: Int { dropped.load(ordering: .relaxed) }
 
-  public func submit(_ chunk: String, lines: Int) -> Bool {
-    let size = chunk.utf8.count
+  public func submit(_ chunk: [UInt8], lines: Int) -> Bool {
+    let size = chunk.count
     if pending.loadThenWrappingIncrement(by: size, ordering: .relaxed) + size > maxPendingBytes {
       pending.wrappingDecrement(by: size, ordering: .relaxed)
       dropped.wrappingIncrement(by: lines, ordering: .relaxed)
       return false
     }
     queue.async { [fd, pending] in
-      var text = chunk
-      text.withUTF8 { bytes in
+      chunk.withUnsafeBufferPointer { bytes in
         var offset = 0
         while offset < bytes.count {
           let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)

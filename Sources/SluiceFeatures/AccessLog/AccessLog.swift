@@ -26,59 +26,66 @@ public struct AccessLogRecord: Sendable {
 
   public init() {}
 
-  /// Appends the JSON object and a newline to `out`.
-  public func appendJSON(to out: inout String) {
-    out += "{\"time\":\""
-    out += WallClock.rfc3339(milliseconds: timeMilliseconds)
-    out += "\",\"request_id\":"
-    JSON.appendQuoted(requestID, to: &out)
-    out += ",\"client_ip\":"
-    JSON.appendQuoted(clientIP, to: &out)
-    out += ",\"method\":"
-    JSON.appendQuoted(method, to: &out)
-    out += ",\"host\":"
-    JSON.appendQuoted(host, to: &out)
-    out += ",\"path\":"
-    JSON.appendQuoted(path, to: &out)
-    out += ",\"protocol\":"
-    JSON.appendQuoted(`protocol`, to: &out)
-    out += ",\"status\":"
-    out += String(status)
-    out += ",\"route\":"
+  /// Appends the JSON object and a newline to `out`, as bytes (see `ByteText`).
+  public func appendJSON(to out: inout [UInt8]) {
+    ByteText.append("{\"time\":\"", to: &out)
+    ByteText.appendRFC3339(milliseconds: timeMilliseconds, to: &out)
+    ByteText.append("\",\"request_id\":", to: &out)
+    ByteText.appendQuoted(requestID, to: &out)
+    ByteText.append(",\"client_ip\":", to: &out)
+    ByteText.appendQuoted(clientIP, to: &out)
+    ByteText.append(",\"method\":", to: &out)
+    ByteText.appendQuoted(method, to: &out)
+    ByteText.append(",\"host\":", to: &out)
+    ByteText.appendQuoted(host, to: &out)
+    ByteText.append(",\"path\":", to: &out)
+    ByteText.appendQuoted(path, to: &out)
+    ByteText.append(",\"protocol\":", to: &out)
+    ByteText.appendQuoted(`protocol`, to: &out)
+    ByteText.append(",\"status\":", to: &out)
+    ByteText.append(status, to: &out)
+    ByteText.append(",\"route\":", to: &out)
     Self.optional(route, &out)
-    out += ",\"backend\":"
+    ByteText.append(",\"backend\":", to: &out)
     Self.optional(backend, &out)
-    out += ",\"endpoint\":"
+    ByteText.append(",\"endpoint\":", to: &out)
     Self.optional(endpoint, &out)
-    out += ",\"upstream_status\":"
-    out += upstreamStatus.map(String.init) ?? "null"
-    out += ",\"bytes_in\":"
-    out += String(bytesIn)
-    out += ",\"bytes_out\":"
-    out += String(bytesOut)
-    out += ",\"duration_ms\":"
-    out += Self.millis(durationMicroseconds)
-    out += ",\"upstream_duration_ms\":"
-    out += upstreamDurationMicroseconds.map(Self.millis) ?? "null"
-    out += ",\"retries\":"
-    out += String(retries)
-    out += ",\"error\":"
+    ByteText.append(",\"upstream_status\":", to: &out)
+    if let upstreamStatus { ByteText.append(upstreamStatus, to: &out) } else { ByteText.append("null", to: &out) }
+    ByteText.append(",\"bytes_in\":", to: &out)
+    ByteText.append(bytesIn, to: &out)
+    ByteText.append(",\"bytes_out\":", to: &out)
+    ByteText.append(bytesOut, to: &out)
+    ByteText.append(",\"duration_ms\":", to: &out)
+    Self.millis(durationMicroseconds, &out)
+    ByteText.append(",\"upstream_duration_ms\":", to: &out)
+    if let upstreamDurationMicroseconds { Self.millis(upstreamDurationMicroseconds, &out) } else { ByteText.append("null", to: &out) }
+    ByteText.append(",\"retries\":", to: &out)
+    ByteText.append(retries, to: &out)
+    ByteText.append(",\"error\":", to: &out)
     Self.optional(error, &out)
-    out += ",\"user\":"
+    ByteText.append(",\"user\":", to: &out)
     Self.optional(user, &out)
-    out += "}\n"
+    ByteText.append("}\n", to: &out)
   }
 
-  static func optional(_ value: String?, _ out: inout String) {
-    if let value { JSON.appendQuoted(value, to: &out) } else { out += "null" }
+  /// The line as a `String` (tests and tools).
+  public var jsonLine: String {
+    var bytes: [UInt8] = []
+    appendJSON(to: &bytes)
+    return String(decoding: bytes, as: UTF8.self)
+  }
+
+  static func optional(_ value: String?, _ out: inout [UInt8]) {
+    if let value { ByteText.appendQuoted(value, to: &out) } else { ByteText.append("null", to: &out) }
   }
 
   /// Microseconds as milliseconds with three decimals (`1.234`).
-  static func millis(_ micros: Int) -> String {
-    let whole = micros / 1000
-    let frac = micros % 1000
-    let f = String(frac)
-    return "\(whole)." + String(repeating: "0", count: 3 - f.count) + f
+  static func millis(_ micros: Int, _ out: inout [UInt8]) {
+    if micros < 0 { out.append(UInt8(ascii: "-")) }
+    ByteText.append(Int(micros.magnitude / 1000), to: &out)
+    out.append(UInt8(ascii: "."))
+    ByteText.append(Int(micros.magnitude % 1000), width: 3, to: &out)
   }
 }
 
@@ -86,7 +93,7 @@ public struct AccessLogRecord: Sendable {
 /// or stuck output drops chunks and counts the dropped lines instead.
 public protocol AccessLogSink: Sendable {
   /// Takes a chunk of complete lines. Returns false when it had to drop it.
-  func submit(_ chunk: String, lines: Int) -> Bool
+  func submit(_ chunk: [UInt8], lines: Int) -> Bool
   /// Lines dropped so far.
   var droppedLines: Int { get }
 }

@@ -29,23 +29,23 @@ public final class LoopContext {
 /// lock is taken a few times a second per loop instead of once per request.
 struct AccessLogBuffer {
   var sink: (any AccessLogSink)?
-  var text = ""
+  var bytes: [UInt8] = []
   var lines = 0
 
   init(sink: (any AccessLogSink)?) { self.sink = sink }
 
   mutating func append(_ record: AccessLogRecord) {
     guard sink != nil else { return }
-    record.appendJSON(to: &text)
+    if bytes.capacity == 0 { bytes.reserveCapacity(16 * 1024) }
+    record.appendJSON(to: &bytes)
     lines += 1
-    if text.utf8.count >= 64 * 1024 { flush() }
+    if bytes.count >= 64 * 1024 { flush() }
   }
 
   mutating func flush() {
     guard let sink, lines > 0 else { return }
-    _ = sink.submit(text, lines: lines)
-    text = ""
-    text.reserveCapacity(4096)
+    _ = sink.submit(bytes, lines: lines)
+    bytes = []
     lines = 0
   }
 }
