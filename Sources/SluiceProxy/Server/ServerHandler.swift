@@ -45,6 +45,9 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
   /// The most bytes a head may take before its end is seen (request line + header block).
   let headLimit: Int
   var pendingRead = false
+  /// Bytes written to the client since the last flush (a flush with nothing pending still
+  /// walks the pipeline; responses are flushed once, when the upstream read completes).
+  var clientUnflushed = false
   var closing = false
   var closed = false
   var deadlines = ConnectionDeadlines()
@@ -718,7 +721,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     }
     buffer.writeStaticString("\r\n")
     exchange.bytesOut += buffer.readableBytes
-    context.write(wrapOutboundOut(buffer), promise: nil)
+    writeToClient(context, buffer)
   }
 
   func addConnectionHeader(_ headers: inout HTTPHeaders, _ exchange: Exchange) {
@@ -735,22 +738,34 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     guard size > 0 else { return }
     exchange.bytesOut += size
     if exchange.chunkedResponse {
-      context.write(wrapOutboundOut(ResponseWriter.chunkHeader(size: size, allocator: context.channel.allocator)), promise: nil)
-      context.write(wrapOutboundOut(body), promise: nil)
-      context.write(wrapOutboundOut(ResponseWriter.crlf), promise: nil)
+      writeToClient(context, ResponseWriter.chunkHeader(size: size, allocator: context.channel.allocator))
+      writeToClient(context, body)
+      writeToClient(context, ResponseWriter.crlf)
     } else {
-      context.write(wrapOutboundOut(body), promise: nil)
+      writeToClient(context, body)
     }
     if !context.channel.isWritable {
       // Hold upstream reads *before* flushing: the flush may drain the buffer and make the
       // channel writable again at once, and that change must be able to lift the hold.
       exchange.upstream?.setHoldReads(true)
+      clientUnflushed = false
       context.flush()
     }
   }
 
   func upstreamReadComplete() {
-    context?.flush()
+    flushClient()
+  }
+
+  @inline(__always) func writeToClient(_ context: ChannelHandlerContext, _ buffer: ByteBuffer) {
+    context.write(wrapOutboundOut(buffer), promise: nil)
+    clientUnflushed = true
+  }
+
+  @inline(__always) func flushClient() {
+    guard clientUnflushed, let context else { return }
+    clientUnflushed = false
+    context.flush()
   }
 
   func upstreamWritabilityChanged(writable: Bool) {
@@ -763,7 +778,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     if exchange.chunkedResponse {
       let last = ResponseWriter.lastChunk(trailers: trailers, allocator: context.channel.allocator)
       exchange.bytesOut += last.readableBytes
-      context.write(wrapOutboundOut(last), promise: nil)
+      writeToClient(context, last)
     }
     if let upstream = exchange.upstream {
       exchange.upstream = nil
@@ -866,7 +881,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     exchange.status = status
     exchange.responseStarted = true
     exchange.bytesOut += buffer.readableBytes
-    context.write(wrapOutboundOut(buffer), promise: nil)
+    writeToClient(context, buffer)
     finish(exchange, status: status)
     responseDone(exchange)
   }
@@ -983,7 +998,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
         .assumeIsolated().whenComplete { _ in context.close(promise: nil) }
       return
     }
-    context.flush()
+    flushClient()
     if var input = pendingInput {
       // The next pipelined request was waiting: parse it now that this response is written.
       pendingInput = nil

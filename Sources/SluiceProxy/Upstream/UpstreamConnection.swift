@@ -204,13 +204,23 @@ final class UpstreamConnection: ChannelDuplexHandler {
   func write(_ bytes: ByteBuffer, flush: Bool = false) {
     guard let context else { return }
     if flush {
+      unflushed = false
       context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
     } else {
+      unflushed = true
       context.write(wrapOutboundOut(bytes), promise: nil)
     }
   }
 
-  func flush() { context?.flush() }
+  /// Flushes when something was written since the last flush (an empty flush still walks
+  /// the pipeline, and the client side asks after every read).
+  func flush() {
+    guard unflushed, let context else { return }
+    unflushed = false
+    context.flush()
+  }
+
+  var unflushed = false
 
   func close() {
     closed = true
