@@ -276,6 +276,7 @@ final class HTTP1ParserTests: XCTestCase {
       ("x\r\n", .invalidChunkSize),
       (";a\r\n", .invalidChunkSize),
       ("1000000000000000\r\n", .invalidChunkSize),
+      ("1;" + String(repeating: "e", count: 5000), .invalidChunkSize),
       ("5\n", .invalidChunkSize),
       ("5\r\nhelloX", .invalidChunkFraming),
       ("5\r\nhello\rX", .invalidChunkFraming),

@@ -21,7 +21,9 @@ struct BodyDecoder: Sendable {
 
   enum State: Equatable {
     case length(remaining: Int)
-    case chunkSize(value: Int, digits: Int, inExtension: Bool, sawCR: Bool)
+    /// `lineBytes` counts the size line so far: chunk extensions are capped at
+    /// `maxChunkLineBytes` (their bytes are never stored, but an endless one must not pass).
+    case chunkSize(value: Int, digits: Int, inExtension: Bool, sawCR: Bool, lineBytes: Int)
     case chunkData(remaining: Int)
     case chunkDataCR
     case chunkDataLF
@@ -34,6 +36,7 @@ struct BodyDecoder: Sendable {
   }
 
   private(set) var state: State
+  static let maxChunkLineBytes = 4096
   /// Trailer bytes gathered so far (chunked bodies only).
   private var trailerBytes = ByteBuffer()
   let maxTrailerBytes: Int
@@ -43,7 +46,7 @@ struct BodyDecoder: Sendable {
     switch framing {
     case .none, .length(0): state = .ending
     case .length(let n): state = .length(remaining: n)
-    case .chunked: state = .chunkSize(value: 0, digits: 0, inExtension: false, sawCR: false)
+    case .chunked: state = .chunkSize(value: 0, digits: 0, inExtension: false, sawCR: false, lineBytes: 0)
     case .untilClose: state = .untilClose
     }
   }
@@ -89,14 +92,16 @@ struct BodyDecoder: Sendable {
       case .chunkDataLF:
         guard let byte = buffer.readInteger(as: UInt8.self) else { return nil }
         guard byte == 0x0A else { throw .invalidChunkFraming }
-        state = .chunkSize(value: 0, digits: 0, inExtension: false, sawCR: false)
-      case .chunkSize(var value, var digits, var inExtension, var sawCR):
+        state = .chunkSize(value: 0, digits: 0, inExtension: false, sawCR: false, lineBytes: 0)
+      case .chunkSize(var value, var digits, var inExtension, var sawCR, var lineBytes):
         var complete = false
         while !complete {
           guard let byte = buffer.readInteger(as: UInt8.self) else {
-            state = .chunkSize(value: value, digits: digits, inExtension: inExtension, sawCR: sawCR)
+            state = .chunkSize(value: value, digits: digits, inExtension: inExtension, sawCR: sawCR, lineBytes: lineBytes)
             return nil
           }
+          lineBytes += 1
+          guard lineBytes <= Self.maxChunkLineBytes else { throw .invalidChunkSize }
           if sawCR {
             guard byte == 0x0A, digits > 0 else { throw .invalidChunkSize }
             complete = true
