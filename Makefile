@@ -12,7 +12,7 @@ build:
 # (the compile-time checks stay, and debug builds and tests keep the dynamic ones): they were
 # ~2 % of the proxy's CPU per request in the profile (swift_beginAccess, AccessSet::insert).
 release:
-	@printf '#if SLUICE_GENERATED_BUILD_INFO\nenum GeneratedBuildInfo {\n  static let revision = "%s"\n  static let date = "%s"\n  static let swift = "%s"\n}\n#endif\n' \
+	@printf '// swift-format-ignore-file\n#if SLUICE_GENERATED_BUILD_INFO\nenum GeneratedBuildInfo {\n  static let revision = "%s"\n  static let date = "%s"\n  static let swift = "%s"\n}\n#endif\n' \
 	  "$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" "$$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
 	  "$$($(SWIFT) --version 2>&1 | head -1 | sed 's/.*Swift version \([^ ]*\).*/\1/')" > Sources/SluiceCore/GeneratedBuildInfo.swift
 	$(SWIFT) build -c release --product sluice --static-swift-stdlib -Xswiftc -DSLUICE_GENERATED_BUILD_INFO -Xswiftc -enforce-exclusivity=unchecked
