@@ -219,6 +219,39 @@ backends:
     assert gw.alive()
 
 
+def test_upstream_with_both_content_length_and_chunked_cannot_desync_the_client(gateway, upstream):
+    """An upstream that sends Content-Length beside chunked coding: the chunked body wins, the
+    client never sees the stale Content-Length, and the next request on the same client
+    connection still gets its own answer."""
+    def handler(req, wfile):
+        if req.target == "/both":
+            wfile.write(b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n"
+                        b"a\r\n0123456789\r\n0\r\n\r\n")
+        else:
+            wfile.write(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nnext")
+        wfile.flush()
+        return None
+
+    up = upstream(handler)
+    gw = gateway(simple_config(up.address))
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as s:
+        s.sendall(b"GET /both HTTP/1.1\r\nHost: a\r\n\r\nGET /n HTTP/1.1\r\nHost: a\r\n\r\n")
+        out = b""
+        deadline = time.time() + 5
+        while out.count(b"HTTP/1.1 200") < 2 or not out.endswith(b"next"):
+            if time.time() > deadline:
+                break
+            piece = s.recv(65536)
+            if not piece:
+                break
+            out += piece
+    first, _, second = out.partition(b"HTTP/1.1 200 OK\r\n")[2].partition(b"HTTP/1.1 200")
+    assert b"content-length: 3" not in first.lower(), out
+    assert b"transfer-encoding: chunked" in first.lower(), out
+    assert b"0123456789" in first, out
+    assert out.endswith(b"next"), out
+
+
 def test_garbage_after_a_pipelined_request_does_not_cut_its_response(gateway, upstream):
     def handler(req):
         time.sleep(0.2)  # the garbage arrives while this response is still owed

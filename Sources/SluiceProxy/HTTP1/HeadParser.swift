@@ -48,6 +48,9 @@ struct ResponseHead: Sendable {
   var keepAlive = true
   /// As for requests: `Connection` names headers to remove.
   var connectionNamesHeaders = false
+  /// The body is framed by `Transfer-Encoding`: any `Content-Length` beside it is not the
+  /// length of what is forwarded and must not reach the client.
+  var hasTransferEncoding = false
 }
 
 /// Strict HTTP/1.x head parsing over bytes already known to hold one complete head (see
@@ -231,6 +234,10 @@ enum HeadParser {
     }
     response.fields = HeadFields(bytes: head, fields: fields)
     response.keepAlive = minor >= 1 ? !connectionClose : (connectionKeepAlive && !connectionClose)
+    response.hasTransferEncoding = hasTransferEncoding
+    // Both framings in one response: Transfer-Encoding wins (RFC 9112 §6.3), and a connection
+    // that sent it is not trusted with another request.
+    if hasTransferEncoding && contentLength != nil { response.keepAlive = false }
     // RFC 9112 §6.3, in its order.
     if requestWasHEAD || status < 200 || status == 204 || status == 304 {
       response.framing = .none

@@ -692,7 +692,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
           continue
         }
         if nl == 14 && HTTP1Bytes.equalsLower(raw, ns, nl, "content-length" as StaticString) {
-          if code == 204 || (code == 304 && !exchange.isHEAD) { continue }
+          if code == 204 || (code == 304 && !exchange.isHEAD) || head.hasTransferEncoding { continue }
           hasLength = true
         } else if HTTP1Bytes.equalsLower(raw, ns, nl, idHeader) {
           continue
