@@ -36,7 +36,8 @@ struct AccessLogBuffer {
 
   mutating func append(_ record: AccessLogRecord) {
     guard sink != nil else { return }
-    if bytes.capacity == 0 { bytes.reserveCapacity(16 * 1024) }
+    // Room for a whole flush (64 KiB plus one line): the buffer never grows and copies.
+    if bytes.capacity == 0 { bytes.reserveCapacity(72 * 1024) }
     record.appendJSON(to: &bytes)
     lines += 1
     if bytes.count >= 64 * 1024 { flush() }
