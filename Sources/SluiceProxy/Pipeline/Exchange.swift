@@ -12,7 +12,6 @@ final class Exchange {
   let head: RequestHead
   let requestID: String
   let startNanos: UInt64
-  let startWall: Int64
   let isHEAD: Bool
   var keepAlive: Bool
   var host = ""
@@ -60,7 +59,6 @@ final class Exchange {
     self.head = head
     self.requestID = requestID
     self.startNanos = WallClock.monotonicNanoseconds()
-    self.startWall = WallClock.nowMilliseconds()
     self.isHEAD = head.isHEAD
     self.keepAlive = head.keepAlive
   }

@@ -259,7 +259,7 @@ final class UpstreamPool {
 
   /// Back into the pool (or closed when it cannot be reused or the pool is full). The
   /// `sluice_upstream_connections{state="idle"}` gauge is kept here, in one place.
-  func release(_ connection: UpstreamConnection, idleGauge: Gauge?) {
+  func release(_ connection: UpstreamConnection, idleGauge: Gauge?, now: NIODeadline = .now()) {
     guard connection.isActive, connection.reusable else {
       connection.close()
       return
@@ -275,7 +275,7 @@ final class UpstreamPool {
       connection.close()
       return
     }
-    connection.idleSince = .now()
+    connection.idleSince = now
     connection.setHoldReads(false)
     list.connections.append(connection)
     connection.idleGauge = idleGauge
