@@ -15,21 +15,9 @@ duration=${SECONDS_PER_RUN:-10}
 [[ -x .build/release/sluice ]] || make release >/dev/null
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; [[ -f $work/nginx.pid ]] && kill "$(cat "$work/nginx.pid")" 2>/dev/null; rm -rf "$work"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source bench/lib.sh
 up=$(free_port)
-cat > "$work/nginx.conf" <<CONF
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  client_body_temp_path $work; proxy_temp_path $work; fastcgi_temp_path $work; uwsgi_temp_path $work; scgi_temp_path $work;
-  server { listen 127.0.0.1:$up; location / { return 200 "hello"; } }
-}
-CONF
-taskset -c 1 nginx -c "$work/nginx.conf" -p "$work"
+start_upstream "$work" "$up"
 declare -A port
 for name in bare features; do
   tmpl=bench/sluice.yaml.tmpl

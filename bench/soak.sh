@@ -15,23 +15,11 @@ oload_src=${BENCH_OLOAD_SRC:-../shared/bench/tools/oload.c}
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; [[ -f $work/nginx.pid ]] && kill "$(cat "$work/nginx.pid")" 2>/dev/null; rm -rf "$work"' EXIT
 gcc -O2 -o "$work/oload" "$oload_src" -lm
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source bench/lib.sh
 up=$(free_port)
 port=$(free_port)
 admin=$(free_port)
-cat > "$work/nginx.conf" <<CONF
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  client_body_temp_path $work; proxy_temp_path $work; fastcgi_temp_path $work; uwsgi_temp_path $work; scgi_temp_path $work;
-  server { listen 127.0.0.1:$up; location / { return 200 "hello"; } }
-}
-CONF
-taskset -c 1 nginx -c "$work/nginx.conf" -p "$work"
+start_upstream "$work" "$up"
 cat > "$work/sluice.yaml" <<CONF
 version: 1
 runtime: { event_loops: 1 }

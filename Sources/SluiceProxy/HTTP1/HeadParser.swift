@@ -102,8 +102,7 @@ enum HeadParser {
     var fields: [HeaderField] = []
     fields.reserveCapacity(8)
     var contentLength: Int?
-    var connectionClose = false
-    var connectionKeepAlive = false
+    var connection = ConnectionFacts()
     var teCount = 0
     var teChunked = false
     loop: while true {
@@ -123,9 +122,7 @@ enum HeadParser {
         case 6 where HTTP1Bytes.equalsLower(raw, ns, 6, "expect" as StaticString):
           if HTTP1Bytes.equalsLower(raw, vs, vl, "100-continue" as StaticString) { request.expectContinue = true }
         case 10 where HTTP1Bytes.equalsLower(raw, ns, 10, "connection" as StaticString):
-          if HTTP1Bytes.listNamesOtherThanCloseOrKeepAlive(raw, vs, vl) { request.connectionNamesHeaders = true }
-          if HTTP1Bytes.listContains(raw, vs, vl, "close") { connectionClose = true }
-          if HTTP1Bytes.listContains(raw, vs, vl, "keep-alive") { connectionKeepAlive = true }
+          connection.add(raw, vs, vl)
         case 14 where HTTP1Bytes.equalsLower(raw, ns, 14, "content-length" as StaticString):
           guard contentLength == nil else { return .failure(.badRequest("more than one Content-Length")) }
           guard let length = HTTP1Bytes.parseLength(raw, vs, vl) else {
@@ -140,7 +137,8 @@ enum HeadParser {
       }
     }
     request.fields = HeadFields(bytes: head, fields: fields)
-    request.keepAlive = minor >= 1 ? !connectionClose : (connectionKeepAlive && !connectionClose)
+    request.keepAlive = connection.keepAlive(minor: minor)
+    request.connectionNamesHeaders = connection.namesHeaders
     if teCount > 0 {
       request.hasTransferEncoding = true
       if contentLength != nil { return .failure(.badRequest("both Content-Length and Transfer-Encoding")) }
@@ -200,8 +198,7 @@ enum HeadParser {
     var contentLength: Int?
     var chunked = false
     var hasTransferEncoding = false
-    var connectionClose = false
-    var connectionKeepAlive = false
+    var connection = ConnectionFacts()
     loop: while true {
       switch parseField(raw, &i) {
       case .end: break loop
@@ -214,9 +211,7 @@ enum HeadParser {
         let vl = Int(field.valueLength)
         switch field.nameLength {
         case 10 where HTTP1Bytes.equalsLower(raw, ns, 10, "connection" as StaticString):
-          if HTTP1Bytes.listNamesOtherThanCloseOrKeepAlive(raw, vs, vl) { response.connectionNamesHeaders = true }
-          if HTTP1Bytes.listContains(raw, vs, vl, "close") { connectionClose = true }
-          if HTTP1Bytes.listContains(raw, vs, vl, "keep-alive") { connectionKeepAlive = true }
+          connection.add(raw, vs, vl)
         case 14 where HTTP1Bytes.equalsLower(raw, ns, 14, "content-length" as StaticString):
           guard let length = HTTP1Bytes.parseLength(raw, vs, vl) else {
             return .failure(UpstreamProtocolError(description: "invalid Content-Length"))
@@ -233,7 +228,8 @@ enum HeadParser {
       }
     }
     response.fields = HeadFields(bytes: head, fields: fields)
-    response.keepAlive = minor >= 1 ? !connectionClose : (connectionKeepAlive && !connectionClose)
+    response.keepAlive = connection.keepAlive(minor: minor)
+    response.connectionNamesHeaders = connection.namesHeaders
     response.hasTransferEncoding = hasTransferEncoding
     // Both framings in one response: Transfer-Encoding wins (RFC 9112 §6.3), and a connection
     // that sent it is not trusted with another request.
@@ -301,6 +297,24 @@ enum HeadParser {
 
   @inline(__always) static func string(_ raw: UnsafeRawBufferPointer, _ start: Int, _ length: Int) -> String {
     String(decoding: UnsafeRawBufferPointer(rebasing: raw[start..<(start + length)]), as: UTF8.self)
+  }
+}
+
+/// What the `Connection` fields of a head say, gathered field by field (requests and responses).
+struct ConnectionFacts {
+  var close = false
+  var keepAliveToken = false
+  var namesHeaders = false
+
+  @inline(__always) mutating func add(_ raw: UnsafeRawBufferPointer, _ start: Int, _ length: Int) {
+    if HTTP1Bytes.listNamesOtherThanCloseOrKeepAlive(raw, start, length) { namesHeaders = true }
+    if HTTP1Bytes.listContains(raw, start, length, "close") { close = true }
+    if HTTP1Bytes.listContains(raw, start, length, "keep-alive") { keepAliveToken = true }
+  }
+
+  /// HTTP/1.1 stays open unless `close`; HTTP/1.0 only with `keep-alive` (RFC 9112 §9.3).
+  func keepAlive(minor: Int) -> Bool {
+    minor >= 1 ? !close : (keepAliveToken && !close)
   }
 }
 

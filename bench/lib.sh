@@ -1,0 +1,23 @@
+# Shared by bench/soak.sh and bench/features-ab.sh (sourced, not run).
+
+# A free loopback TCP port.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# start_upstream DIR PORT: an nginx answering 200 "hello" on 127.0.0.1:PORT, one worker on
+# CPU 1, its files in DIR (the caller's trap kills $(cat DIR/nginx.pid)).
+start_upstream() {
+  local dir=$1 port=$2
+  cat > "$dir/nginx.conf" <<CONF
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/nginx-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  client_body_temp_path $dir; proxy_temp_path $dir; fastcgi_temp_path $dir; uwsgi_temp_path $dir; scgi_temp_path $dir;
+  server { listen 127.0.0.1:$port; location / { return 200 "hello"; } }
+}
+CONF
+  taskset -c 1 nginx -c "$dir/nginx.conf" -p "$dir"
+}
