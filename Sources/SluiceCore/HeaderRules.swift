@@ -11,36 +11,43 @@ public enum HeaderRules {
     "te", "trailer", "transfer-encoding", "upgrade", "http2-settings",
   ]
 
-  /// True for a name that is hop-by-hop on its own (case-insensitive). Runs per header on the
-  /// request path, so it dispatches on length and compares bytes without allocating.
-  @inlinable public static func isHopByHop(_ name: String) -> Bool {
-    switch name.utf8.count {
-    case 2: return equalsIgnoringCase(name, "te")
-    case 7: return equalsIgnoringCase(name, "upgrade") || equalsIgnoringCase(name, "trailer")
-    case 10: return equalsIgnoringCase(name, "connection") || equalsIgnoringCase(name, "keep-alive")
-    case 14: return equalsIgnoringCase(name, "http2-settings")
-    case 16: return equalsIgnoringCase(name, "proxy-connection")
-    case 17: return equalsIgnoringCase(name, "transfer-encoding")
-    case 18: return equalsIgnoringCase(name, "proxy-authenticate")
-    case 19: return equalsIgnoringCase(name, "proxy-authorization")
+  /// True for a name that is hop-by-hop on its own (case-insensitive). Config checks use this;
+  /// the proxy path uses the byte form below on header names it never turns into strings.
+  public static func isHopByHop(_ name: String) -> Bool {
+    var name = name
+    return name.withUTF8 { isHopByHop(UnsafeRawBufferPointer($0), 0, $0.count) }
+  }
+
+  /// `raw[start..<start+length]` is a hop-by-hop name. Runs per header on the request path,
+  /// so it dispatches on length and compares bytes without allocating.
+  @inlinable public static func isHopByHop(_ raw: UnsafeRawBufferPointer, _ start: Int, _ length: Int) -> Bool {
+    let s = start
+    let n = length
+    switch n {
+    case 2: return equalsLower(raw, s, n, "te")
+    case 7: return equalsLower(raw, s, n, "upgrade") || equalsLower(raw, s, n, "trailer")
+    case 10: return equalsLower(raw, s, n, "connection") || equalsLower(raw, s, n, "keep-alive")
+    case 14: return equalsLower(raw, s, n, "http2-settings")
+    case 16: return equalsLower(raw, s, n, "proxy-connection")
+    case 17: return equalsLower(raw, s, n, "transfer-encoding")
+    case 18: return equalsLower(raw, s, n, "proxy-authenticate")
+    case 19: return equalsLower(raw, s, n, "proxy-authorization")
     default: return false
     }
   }
 
-  /// ASCII case-insensitive equality of a header name with a lower-case name, without
-  /// allocating (`String.lowercased()` allocates for names over 15 bytes).
-  @inlinable public static func equalsIgnoringCase(_ name: String, _ lower: String) -> Bool {
-    var a = name.utf8.makeIterator()
-    var b = lower.utf8.makeIterator()
-    while true {
-      switch (a.next(), b.next()) {
-      case (nil, nil): return true
-      case (let x?, let y?):
-        let folded = (x >= UInt8(ascii: "A") && x <= UInt8(ascii: "Z")) ? x | 0x20 : x
-        if folded != y { return false }
-      default: return false
-      }
+  /// `raw[start..<start+length]` equals the lower-case ASCII `lower`, ignoring case.
+  @inlinable @inline(__always) public static func equalsLower(
+    _ raw: UnsafeRawBufferPointer, _ start: Int, _ length: Int, _ lower: StaticString
+  ) -> Bool {
+    guard lower.utf8CodeUnitCount == length else { return false }
+    let target = lower.utf8Start
+    for i in 0..<length {
+      let byte = raw[start + i]
+      let folded = (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z")) ? byte | 0x20 : byte
+      if folded != target[i] { return false }
     }
+    return true
   }
 
   /// The lower-cased tokens of one or more `Connection` header values.

@@ -109,13 +109,14 @@ final class HTTP1ParserTests: XCTestCase {
     XCTAssertEqual(request("GET /" + String(repeating: "a", count: 64) + " HTTP/1.1\r\n\r\n", maxURI: 64).failure, .uriTooLong)
   }
 
-  /// The byte-level hop-by-hop check the handlers use agrees with the reference list.
+  /// The byte-level hop-by-hop check the handlers use agrees with the reference list, including
+  /// names that only look close.
   func testRawHopByHopMatchesTheList() {
     let others = ["host", "tee", "trailers", "upgrade-insecure-requests", "connection2", "x-forwarded-for", "te "]
     for name in HeaderRules.hopByHop.sorted() + HeaderRules.hopByHop.map({ $0.uppercased() }) + others {
       let expected = HeaderRules.hopByHop.contains(name.lowercased())
       let raw = Array(name.utf8)
-      XCTAssertEqual(raw.withUnsafeBytes { ServerHandler.isHopByHop($0, 0, raw.count) }, expected, name)
+      XCTAssertEqual(raw.withUnsafeBytes { HeaderRules.isHopByHop($0, 0, raw.count) }, expected, name)
     }
   }
 

@@ -156,10 +156,7 @@ enum HTTP1Bytes {
   @inline(__always) static func equalsLower(
     _ raw: UnsafeRawBufferPointer, _ start: Int, _ length: Int, _ lower: StaticString
   ) -> Bool {
-    guard lower.utf8CodeUnitCount == length else { return false }
-    let target = lower.utf8Start
-    for i in 0..<length where Self.lower(raw[start + i]) != target[i] { return false }
-    return true
+    HeaderRules.equalsLower(raw, start, length, lower)
   }
 
   /// `raw[start..<start+length]` with spaces and tabs trimmed, equals `lower` ignoring case.

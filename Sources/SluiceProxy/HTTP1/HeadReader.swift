@@ -24,9 +24,6 @@ struct HeadReader: Sendable {
 
   init(requests: Bool) { self.requests = requests }
 
-  /// True while part of a head has arrived.
-  var hasPartialHead: Bool { partial != nil }
-
   mutating func take(_ buffer: inout ByteBuffer, limit: Int) -> Outcome {
     if var gathered = partial {
       partial = nil

@@ -34,7 +34,6 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
   let peerBytes: [UInt8]
   var context: ChannelHandlerContext?
 
-  var headsSeen = 0
   var exchange: Exchange?
   var headReader = HeadReader(requests: true)
   /// The request body being read; `.done` between requests.
@@ -152,7 +151,6 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
         failConnection(sawLineEnd ? .headersTooLarge : .uriTooLong)
         return
       case .head(let bytes):
-        headsSeen += 1
         deadlines.header = nil
         deadlines.idle = nil
         switch HeadParser.parseRequest(
@@ -441,7 +439,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
         let field = head.fields.fields[index]
         let ns = Int(field.nameStart)
         let nl = Int(field.nameLength)
-        if Self.isHopByHop(raw, ns, nl) {
+        if HeaderRules.isHopByHop(raw, ns, nl) {
           // SPEC §5: `te` is hop-by-hop except `TE: trailers`, which gRPC upstreams rely on.
           if nl == 2, HTTP1Bytes.trimmedEqualsLower(raw, Int(field.valueStart), Int(field.valueLength), "trailers"),
             !connectionTokens.contains("te")
@@ -513,25 +511,6 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
   {
     mutation.remove.contains(where: { HTTP1Bytes.equalsLower(raw, start, length, $0) })
       || mutation.sets.contains(where: { HTTP1Bytes.equalsLower(raw, start, length, $0.name) })
-  }
-
-  /// `HeaderRules.isHopByHop` over raw bytes.
-  @inline(__always) static func isHopByHop(_ raw: UnsafeRawBufferPointer, _ s: Int, _ n: Int) -> Bool {
-    switch n {
-    case 2: return HTTP1Bytes.equalsLower(raw, s, n, "te" as StaticString)
-    case 7:
-      return HTTP1Bytes.equalsLower(raw, s, n, "upgrade" as StaticString)
-        || HTTP1Bytes.equalsLower(raw, s, n, "trailer" as StaticString)
-    case 10:
-      return HTTP1Bytes.equalsLower(raw, s, n, "connection" as StaticString)
-        || HTTP1Bytes.equalsLower(raw, s, n, "keep-alive" as StaticString)
-    case 14: return HTTP1Bytes.equalsLower(raw, s, n, "http2-settings" as StaticString)
-    case 16: return HTTP1Bytes.equalsLower(raw, s, n, "proxy-connection" as StaticString)
-    case 17: return HTTP1Bytes.equalsLower(raw, s, n, "transfer-encoding" as StaticString)
-    case 18: return HTTP1Bytes.equalsLower(raw, s, n, "proxy-authenticate" as StaticString)
-    case 19: return HTTP1Bytes.equalsLower(raw, s, n, "proxy-authorization" as StaticString)
-    default: return false
-    }
   }
 
   // MARK: - Upstream
@@ -691,7 +670,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
         let field = head.fields.fields[index]
         let ns = Int(field.nameStart)
         let nl = Int(field.nameLength)
-        if Self.isHopByHop(raw, ns, nl) { continue }
+        if HeaderRules.isHopByHop(raw, ns, nl) { continue }
         if !connectionTokens.isEmpty && connectionTokens.contains(where: { HTTP1Bytes.equalsLower(raw, ns, nl, $0) }) {
           continue
         }
