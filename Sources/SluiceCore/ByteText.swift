@@ -1,19 +1,19 @@
-/// Appending text to a byte array without `String` work: the access log is written this way
+/// Appending text to a `ByteWriter` without `String` work: the access log is written this way
 /// on the request path. `String +=` on a growing line cost ~40 appends with uniqueness and
 /// UTF-8 flag updates per request; these helpers copy bytes (with the features bench config
 /// the log line went from ~9 % of a request's CPU to ~3 %, bench/RESULTS.md).
 public enum ByteText {
-  @inline(__always) public static func append(_ text: StaticString, to out: inout [UInt8]) {
-    out.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+  @inlinable @inline(__always) public static func append(_ text: StaticString, to out: inout ByteWriter) {
+    out.append(text)
   }
 
-  @inline(__always) public static func append(_ text: String, to out: inout [UInt8]) {
+  @inlinable @inline(__always) public static func append(_ text: String, to out: inout ByteWriter) {
     var text = text
-    text.withUTF8 { out.append(contentsOf: $0) }
+    text.withUTF8 { out.append($0) }
   }
 
   /// Decimal digits of `value` (with `-` when negative), at least `width` of them.
-  public static func append(_ value: Int, width: Int = 1, to out: inout [UInt8]) {
+  public static func append(_ value: Int, width: Int = 1, to out: inout ByteWriter) {
     var magnitude = value.magnitude
     if value < 0 { out.append(UInt8(ascii: "-")) }
     var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes of scratch, no allocation
@@ -28,13 +28,13 @@ public enum ByteText {
         scratch[23 - count] = UInt8(ascii: "0")
         count += 1
       }
-      out.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[(24 - count)...]))
+      out.append(UnsafeRawBufferPointer(rebasing: scratch[(24 - count)...]))
     }
   }
 
   /// `value` as a JSON string literal (RFC 8259 escaping), the same text as
   /// `JSON.appendQuoted`.
-  public static func appendQuoted(_ value: String, to out: inout [UInt8]) {
+  public static func appendQuoted(_ value: String, to out: inout ByteWriter) {
     var value = value
     value.withUTF8 { bytes in
       out.append(UInt8(ascii: "\""))
@@ -44,7 +44,7 @@ public enum ByteText {
         break
       }
       if plain {
-        out.append(contentsOf: bytes)
+        out.append(bytes)
       } else {
         for byte in bytes {
           switch byte {
@@ -71,7 +71,7 @@ public enum ByteText {
 
   /// UTC time as RFC 3339 with milliseconds (`2026-11-26T10:00:00.123Z`), as
   /// `WallClock.rfc3339`.
-  public static func appendRFC3339(milliseconds: Int64, to out: inout [UInt8]) {
+  public static func appendRFC3339(milliseconds: Int64, to out: inout ByteWriter) {
     let civil = WallClock.civil(milliseconds: milliseconds)
     append(civil.year, width: 4, to: &out)
     out.append(UInt8(ascii: "-"))

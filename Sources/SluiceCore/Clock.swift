@@ -50,10 +50,9 @@ public enum WallClock {
   }
 
   public static func rfc3339(milliseconds: Int64) -> String {
-    var bytes: [UInt8] = []
-    bytes.reserveCapacity(24)
+    var bytes = ByteWriter(capacity: 24)
     ByteText.appendRFC3339(milliseconds: milliseconds, to: &bytes)
-    return String(decoding: bytes, as: UTF8.self)
+    return bytes.string
   }
 
 }
@@ -76,19 +75,8 @@ public struct FastRandom: RandomNumberGenerator, Sendable {
     return product.high ^ product.low
   }
 
-  /// 32 lower-case hex digits (128 bits), the request id format.
+  /// 32 lower-case hex digits (128 bits), the request id format (see `RequestID`).
   public mutating func requestID() -> String {
-    let a = next()
-    let b = next()
-    return String(unsafeUninitializedCapacity: 32) { buffer in
-      let digits: StaticString = "0123456789abcdef"
-      digits.withUTF8Buffer { hex in
-        for i in 0..<16 {
-          buffer[i] = hex[Int((a >> UInt64(60 - i * 4)) & 0xF)]
-          buffer[16 + i] = hex[Int((b >> UInt64(60 - i * 4)) & 0xF)]
-        }
-      }
-      return 32
-    }
+    RequestID(random: &self).text
   }
 }

@@ -178,6 +178,21 @@ final class JSONAndClockTests: XCTestCase {
     XCTAssertTrue(a.allSatisfy { "0123456789abcdef".contains($0) })
   }
 
+  func testRequestIDBytesMatchText() {
+    let id = RequestID(high: 0x0123_4567_89ab_cdef, low: 0xfedc_ba98_7654_3210)
+    XCTAssertEqual(id.text, "0123456789abcdeffedcba9876543210")
+    XCTAssertEqual(id.withUTF8 { String(decoding: $0, as: UTF8.self) }, id.text)
+    let incoming = RequestID(incoming: "client-id.1")
+    XCTAssertEqual(incoming.text, "client-id.1")
+    XCTAssertEqual(incoming.withUTF8 { Array($0) }, Array("client-id.1".utf8))
+    var rng = FastRandom(seed: 7)
+    for _ in 0..<100 {
+      let generated = RequestID(random: &rng)
+      XCTAssertEqual(generated.withUTF8 { String(decoding: $0, as: UTF8.self) }, generated.text)
+      XCTAssertEqual(generated.text.utf8.count, 32)
+    }
+  }
+
   func testGatewayErrors() {
     let e = GatewayError.noRoute
     XCTAssertEqual(e.status, 404)
@@ -219,14 +234,34 @@ final class CIDRTests: XCTestCase {
 
   func testByteTextMatchesStringForms() {
     for text in ["", "plain", "q\"b\\s", "nl\n cr\r tab\t", "\u{1}\u{1f}", "caf\u{e9} \u{1F600}"] {
-      var bytes: [UInt8] = []
+      var bytes = ByteWriter(capacity: 0)
       ByteText.appendQuoted(text, to: &bytes)
-      XCTAssertEqual(String(decoding: bytes, as: UTF8.self), JSON.quoted(text), text.debugDescription)
+      XCTAssertEqual(bytes.string, JSON.quoted(text), text.debugDescription)
     }
     for (value, width, expected) in [(0, 1, "0"), (7, 3, "007"), (-42, 1, "-42"), (1234, 2, "1234"), (Int.min, 1, "\(Int.min)")] {
-      var bytes: [UInt8] = []
+      var bytes = ByteWriter(capacity: 0)
       ByteText.append(value, width: width, to: &bytes)
-      XCTAssertEqual(String(decoding: bytes, as: UTF8.self), expected)
+      XCTAssertEqual(bytes.string, expected)
     }
+  }
+
+  func testByteWriterGrowsAndKeepsBytes() {
+    var writer = ByteWriter(capacity: 0)
+    var expected: [UInt8] = []
+    var rng = FastRandom(seed: 3)
+    for round in 0..<200 {
+      let chunk = (0..<Int(rng.next() % 300)).map { UInt8(truncatingIfNeeded: $0 &+ round) }
+      chunk.withUnsafeBytes { writer.append($0) }
+      writer.append(UInt8(round & 0xFF))
+      expected += chunk + [UInt8(round & 0xFF)]
+    }
+    writer.append("end" as StaticString)
+    expected += Array("end".utf8)
+    XCTAssertEqual(writer.count, expected.count)
+    XCTAssertEqual(writer.bytes, expected)
+    writer.removeAll()
+    XCTAssertEqual(writer.count, 0)
+    writer.append("x" as StaticString)
+    XCTAssertEqual(writer.string, "x")
   }
 }

@@ -126,7 +126,7 @@ final class MetricsAndLogTests: XCTestCase {
   func testAccessLogLine() {
     var record = AccessLogRecord()
     record.timeMilliseconds = 1_795_687_200_123
-    record.requestID = "rid"
+    record.requestID = RequestID(incoming: "rid")
     record.clientIP = "203.0.113.7"
     record.method = "GET"
     record.host = "api"
@@ -141,5 +141,10 @@ final class MetricsAndLogTests: XCTestCase {
     XCTAssertTrue(out.contains("\"path\":\"/a\\\"b\""))
     XCTAssertTrue(out.contains("\"duration_ms\":1.234,\"upstream_duration_ms\":0.005"))
     XCTAssertTrue(out.contains("\"backend\":null"))
+    XCTAssertTrue(out.contains("\"request_id\":\"rid\""))
+    record.requestID = RequestID(high: 1, low: 0xab)
+    XCTAssertTrue(record.jsonLine.contains("\"request_id\":\"000000000000000100000000000000ab\""))
+    record.requestID = RequestID(incoming: "a\"b")
+    XCTAssertTrue(record.jsonLine.contains("\"request_id\":\"a\\\"b\""))
   }
 }

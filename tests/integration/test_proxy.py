@@ -298,10 +298,12 @@ def test_http10_client(gateway, upstream):
 def test_access_log_fields(gateway, upstream):
     up = upstream()
     gw = gateway(simple_config(up.address))
-    requests.get(gw.url("/logged?q=1"), headers={"authorization": "Bearer secret-token", "cookie": "s=secret"})
+    r = requests.get(gw.url("/logged?q=1"), headers={"authorization": "Bearer secret-token", "cookie": "s=secret"})
     time.sleep(0.4)
     lines = [json.loads(l) for l in gw.stdout_text().splitlines() if l.startswith("{")]
     entry = lines[-1]
+    # the generated id is the same text in the response, upstream and log
+    assert entry["request_id"] == r.headers["x-request-id"] == up.last.header("x-request-id")
     for key in ["time", "request_id", "client_ip", "method", "host", "path", "protocol", "status", "route", "backend",
                 "endpoint", "upstream_status", "bytes_in", "bytes_out", "duration_ms", "upstream_duration_ms",
                 "retries", "error", "user"]:

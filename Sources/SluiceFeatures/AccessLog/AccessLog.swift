@@ -5,7 +5,7 @@ import SluiceCore
 /// writes off the request path.
 public struct AccessLogRecord: Sendable {
   public var timeMilliseconds: Int64 = 0
-  public var requestID: String = ""
+  public var requestID = RequestID(incoming: "")
   public var clientIP: String = ""
   public var method: String = ""
   public var host: String = ""
@@ -27,11 +27,17 @@ public struct AccessLogRecord: Sendable {
   public init() {}
 
   /// Appends the JSON object and a newline to `out`, as bytes (see `ByteText`).
-  public func appendJSON(to out: inout [UInt8]) {
+  public func appendJSON(to out: inout ByteWriter) {
     ByteText.append("{\"time\":\"", to: &out)
     ByteText.appendRFC3339(milliseconds: timeMilliseconds, to: &out)
     ByteText.append("\",\"request_id\":", to: &out)
-    ByteText.appendQuoted(requestID, to: &out)
+    if let incoming = requestID.incoming {
+      ByteText.appendQuoted(incoming, to: &out)
+    } else {
+      out.append(UInt8(ascii: "\""))
+      requestID.withUTF8 { out.append($0) }
+      out.append(UInt8(ascii: "\""))
+    }
     ByteText.append(",\"client_ip\":", to: &out)
     ByteText.appendQuoted(clientIP, to: &out)
     ByteText.append(",\"method\":", to: &out)
@@ -71,17 +77,17 @@ public struct AccessLogRecord: Sendable {
 
   /// The line as a `String` (tests and tools).
   public var jsonLine: String {
-    var bytes: [UInt8] = []
+    var bytes = ByteWriter()
     appendJSON(to: &bytes)
-    return String(decoding: bytes, as: UTF8.self)
+    return bytes.string
   }
 
-  static func optional(_ value: String?, _ out: inout [UInt8]) {
+  static func optional(_ value: String?, _ out: inout ByteWriter) {
     if let value { ByteText.appendQuoted(value, to: &out) } else { ByteText.append("null", to: &out) }
   }
 
   /// Microseconds as milliseconds with three decimals (`1.234`).
-  static func millis(_ micros: Int, _ out: inout [UInt8]) {
+  static func millis(_ micros: Int, _ out: inout ByteWriter) {
     if micros < 0 { out.append(UInt8(ascii: "-")) }
     ByteText.append(Int(micros.magnitude / 1000), to: &out)
     out.append(UInt8(ascii: "."))

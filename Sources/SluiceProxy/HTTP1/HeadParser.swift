@@ -61,6 +61,16 @@ struct ResponseHead: Sendable {
 /// pipeline as a boxed `NIOAny`; here a head is one slice of the read buffer plus offsets, and
 /// the framing facts come out of the same pass (bench/RESULTS.md has what it bought).
 enum HeadParser {
+  /// Empties a recycled field list keeping its capacity (no allocation when the head that
+  /// used it is gone), or gives a new one room for a typical head.
+  @inline(__always) static func prepare(_ fields: inout [HeaderField]) {
+    if fields.capacity == 0 {
+      fields.reserveCapacity(8)
+    } else {
+      fields.removeAll(keepingCapacity: true)
+    }
+  }
+
   enum FieldResult {
     case field(HeaderField)
     case end
@@ -69,13 +79,22 @@ enum HeadParser {
 
   /// Parses a request head held exactly by `head` (request line to the blank line).
   static func parseRequest(_ head: ByteBuffer, maxHeaders: Int, maxURIBytes: Int) -> Result<RequestHead, GatewayError> {
+    var storage: [HeaderField] = []
+    return parseRequest(head, maxHeaders: maxHeaders, maxURIBytes: maxURIBytes, storage: &storage)
+  }
+
+  /// `storage` is the field list to fill (emptied first, its capacity kept): the request path
+  /// hands in a list recycled from an earlier head, so parsing allocates nothing.
+  static func parseRequest(
+    _ head: ByteBuffer, maxHeaders: Int, maxURIBytes: Int, storage: inout [HeaderField]
+  ) -> Result<RequestHead, GatewayError> {
     head.withUnsafeReadableBytes { raw in
-      parseRequest(raw, head: head, maxHeaders: maxHeaders, maxURIBytes: maxURIBytes)
+      parseRequest(raw, head: head, maxHeaders: maxHeaders, maxURIBytes: maxURIBytes, storage: &storage)
     }
   }
 
   static func parseRequest(
-    _ raw: UnsafeRawBufferPointer, head: ByteBuffer, maxHeaders: Int, maxURIBytes: Int
+    _ raw: UnsafeRawBufferPointer, head: ByteBuffer, maxHeaders: Int, maxURIBytes: Int, storage fields: inout [HeaderField]
   ) -> Result<RequestHead, GatewayError> {
     let n = raw.count
     var i = 0
@@ -99,8 +118,7 @@ enum HeadParser {
       method: string(raw, 0, methodEnd), target: string(raw, targetStart, targetEnd - targetStart),
       versionMinor: minor, fields: HeadFields())
     request.headerBytes = n - i
-    var fields: [HeaderField] = []
-    fields.reserveCapacity(8)
+    prepare(&fields)
     var contentLength: Int?
     var connection = ConnectionFacts()
     var teCount = 0
@@ -153,13 +171,22 @@ enum HeadParser {
 
   /// Parses an upstream response head. `requestWasHEAD` decides whether a body follows.
   static func parseResponse(_ head: ByteBuffer, requestWasHEAD: Bool, maxHeaders: Int) -> Result<ResponseHead, UpstreamProtocolError> {
+    var storage: [HeaderField] = []
+    return parseResponse(head, requestWasHEAD: requestWasHEAD, maxHeaders: maxHeaders, storage: &storage)
+  }
+
+  /// `storage` as for `parseRequest`.
+  static func parseResponse(
+    _ head: ByteBuffer, requestWasHEAD: Bool, maxHeaders: Int, storage: inout [HeaderField]
+  ) -> Result<ResponseHead, UpstreamProtocolError> {
     head.withUnsafeReadableBytes { raw in
-      parseResponse(raw, head: head, requestWasHEAD: requestWasHEAD, maxHeaders: maxHeaders)
+      parseResponse(raw, head: head, requestWasHEAD: requestWasHEAD, maxHeaders: maxHeaders, storage: &storage)
     }
   }
 
   static func parseResponse(
-    _ raw: UnsafeRawBufferPointer, head: ByteBuffer, requestWasHEAD: Bool, maxHeaders: Int
+    _ raw: UnsafeRawBufferPointer, head: ByteBuffer, requestWasHEAD: Bool, maxHeaders: Int,
+    storage fields: inout [HeaderField]
   ) -> Result<ResponseHead, UpstreamProtocolError> {
     let n = raw.count
     var i = 0
@@ -193,8 +220,7 @@ enum HeadParser {
     i += 2
     var response = ResponseHead(
       status: status, versionMinor: minor, reasonStart: reasonStart, reasonLength: reasonLength, fields: HeadFields())
-    var fields: [HeaderField] = []
-    fields.reserveCapacity(8)
+    prepare(&fields)
     var contentLength: Int?
     var chunked = false
     var hasTransferEncoding = false

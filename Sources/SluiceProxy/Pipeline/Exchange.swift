@@ -10,7 +10,7 @@ final class Exchange {
   let graph: RuntimeGraph
   let listener: ListenerRuntime
   let head: RequestHead
-  let requestID: String
+  let requestID: RequestID
   let startNanos: UInt64
   let isHEAD: Bool
   var keepAlive: Bool
@@ -53,7 +53,7 @@ final class Exchange {
   var error: GatewayError?
   var finished = false
 
-  init(graph: RuntimeGraph, listener: ListenerRuntime, head: RequestHead, requestID: String) {
+  init(graph: RuntimeGraph, listener: ListenerRuntime, head: RequestHead, requestID: RequestID) {
     self.graph = graph
     self.listener = listener
     self.head = head

@@ -13,6 +13,7 @@ public final class LoopContext {
   let pool: UpstreamPool
   var random = FastRandom()
   var accessLog: AccessLogBuffer
+  var recycler = HeadRecycler()
   /// Open client connections on this loop, for draining.
   var connections: [ObjectIdentifier: ServerHandler] = [:]
   var draining = false
@@ -26,18 +27,17 @@ public final class LoopContext {
 }
 
 /// Per-loop access log lines, handed to the sink every 100 ms or at 64 KiB, so the writer's
-/// lock is taken a few times a second per loop instead of once per request.
-struct AccessLogBuffer {
+/// lock is taken a few times a second per loop instead of once per request. Lines are written
+/// into one `ByteWriter` kept for the life of the loop; a flush copies them out.
+struct AccessLogBuffer: ~Copyable {
   var sink: (any AccessLogSink)?
-  var bytes: [UInt8] = []
+  var bytes = ByteWriter(capacity: 0)
   var lines = 0
 
   init(sink: (any AccessLogSink)?) { self.sink = sink }
 
   mutating func append(_ record: AccessLogRecord) {
     guard sink != nil else { return }
-    // Room for a whole flush (64 KiB plus one line): the buffer never grows and copies.
-    if bytes.capacity == 0 { bytes.reserveCapacity(72 * 1024) }
     record.appendJSON(to: &bytes)
     lines += 1
     if bytes.count >= 64 * 1024 { flush() }
@@ -45,8 +45,8 @@ struct AccessLogBuffer {
 
   mutating func flush() {
     guard let sink, lines > 0 else { return }
-    _ = sink.submit(bytes, lines: lines)
-    bytes = []
+    _ = sink.submit(bytes.bytes, lines: lines)
+    bytes.removeAll()
     lines = 0
   }
 }

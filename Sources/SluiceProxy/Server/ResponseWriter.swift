@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import SluiceCore
 
 /// Writes HTTP/1.1 response heads and body framing straight into `ByteBuffer`s.
 ///
@@ -26,6 +27,13 @@ enum ResponseWriter {
     buffer.writeString(name)
     buffer.writeStaticString(": ")
     buffer.writeString(value)
+    buffer.writeStaticString("\r\n")
+  }
+
+  @inline(__always) static func writeHeader(_ buffer: inout ByteBuffer, _ name: String, _ id: RequestID) {
+    buffer.writeString(name)
+    buffer.writeStaticString(": ")
+    id.withUTF8 { _ = buffer.writeBytes($0) }
     buffer.writeStaticString("\r\n")
   }
 

@@ -153,8 +153,9 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
       case .head(let bytes):
         deadlines.header = nil
         deadlines.idle = nil
+        var storage = loop.recycler.fields()
         switch HeadParser.parseRequest(
-          bytes, maxHeaders: limits.maxRequestHeaders, maxURIBytes: limits.maxRequestURIBytes.bytes)
+          bytes, maxHeaders: limits.maxRequestHeaders, maxURIBytes: limits.maxRequestURIBytes.bytes, storage: &storage)
         {
         case .failure(let error):
           failConnection(error)
@@ -279,11 +280,11 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     let graph = loop.graph
     if let current = graph.listeners[listenerName] { listener = current }
     let idHeader = graph.configuration.observability.requestIDHeader
-    var requestID = ""
+    let requestID: RequestID
     if let incoming = head.fields.first(idHeader), Self.isValidRequestID(incoming) {
-      requestID = incoming
+      requestID = RequestID(incoming: incoming)
     } else {
-      requestID = loop.random.requestID()
+      requestID = RequestID(random: &loop.random)
     }
     let exchange = Exchange(graph: graph, listener: listener, head: head, requestID: requestID)
     self.exchange = exchange
@@ -420,7 +421,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     var path = exchange.path
     if let rewrite, rewrite.rewritesPath { path = rewrite.apply(to: path) }
 
-    var buffer = context?.channel.allocator.buffer(capacity: head.fields.bytes.readableBytes + 192) ?? ByteBuffer()
+    var buffer = loop.recycler.buffer(capacity: head.fields.bytes.readableBytes + 192, allocator: allocator)
     buffer.writeString(head.method)
     buffer.writeStaticString(" ")
     buffer.writeString(path)
@@ -492,7 +493,11 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     add("x-forwarded-for", incomingXFF.isEmpty ? peerIP : incomingXFF + ", " + peerIP)
     if !sawProto { add("x-forwarded-proto", "http") }
     if !sawForwardedHost && !originalHost.isEmpty { add("x-forwarded-host", originalHost) }
-    add(idHeader, exchange.requestID)
+    if mutation.isEmpty
+      || !(mutation.remove.contains(idHeader) || mutation.sets.contains(where: { $0.name == idHeader }))
+    {
+      ResponseWriter.writeHeader(&buffer, idHeader, exchange.requestID)
+    }
     for pair in mutation.sets { ResponseWriter.writeHeader(&buffer, pair.name, pair.value) }
     if exchange.chunkedRequest {
       buffer.writeStaticString("transfer-encoding: chunked\r\n")
@@ -654,7 +659,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     let connectionTokens = head.connectionNamesHeaders ? head.fields.connectionTokens() : []
     let mutation = exchange.route?.config.responseHeaders ?? HeaderMutation()
     let idHeader = exchange.graph.configuration.observability.requestIDHeader
-    var buffer = context.channel.allocator.buffer(capacity: head.fields.bytes.readableBytes + 128)
+    var buffer = loop.recycler.buffer(capacity: head.fields.bytes.readableBytes + 128, allocator: allocator)
     var hasLength = false
     head.fields.withRaw { raw in
       buffer.writeStaticString("HTTP/1.1 ")
@@ -705,6 +710,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     buffer.writeStaticString("\r\n")
     exchange.bytesOut += buffer.readableBytes
     writeToClient(context, buffer)
+    loop.recycler.recycle(buffer)
   }
 
   func addConnectionHeader(_ headers: inout HTTPHeaders, _ exchange: Exchange) {
@@ -739,6 +745,8 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
   func upstreamReadComplete() {
     flushClient()
   }
+
+  var allocator: ByteBufferAllocator { context?.channel.allocator ?? ByteBufferAllocator() }
 
   @inline(__always) func writeToClient(_ context: ChannelHandlerContext, _ buffer: ByteBuffer) {
     context.write(wrapOutboundOut(buffer), promise: nil)
@@ -781,7 +789,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
   func upstreamFailed(_ error: (any Error)?) {
     guard let exchange, !exchange.finished else { return }
     if Log.enabled(.debug) {
-      Log.debug("upstream failed", [("error", error.map { "\($0)" } ?? "closed"), ("request_id", exchange.requestID)])
+      Log.debug("upstream failed", [("error", error.map { "\($0)" } ?? "closed"), ("request_id", exchange.requestID.text)])
     }
     let upstream = exchange.upstream
     exchange.upstream = nil
@@ -830,7 +838,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     return JSONValue.object([
       ("method", .string(exchange.head.method)), ("path", .string(exchange.path)),
       ("query", exchange.upstreamQuery.map { .string($0) } ?? .null), ("host", .string(exchange.host)),
-      ("client_ip", .string(exchange.clientIP)), ("request_id", .string(exchange.requestID)),
+      ("client_ip", .string(exchange.clientIP)), ("request_id", .string(exchange.requestID.text)),
       ("headers", headers),
     ]).rendered() + "\n"
   }
@@ -851,13 +859,13 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     var headers = HTTPHeaders()
     headers.add(name: "content-type", value: "application/json")
     if case .unavailable = error { headers.add(name: "retry-after", value: "1") }
-    writeComplete(status: error.status, headers: headers, body: error.jsonBody(requestID: exchange.requestID), exchange)
+    writeComplete(status: error.status, headers: headers, body: error.jsonBody(requestID: exchange.requestID.text), exchange)
   }
 
   func writeComplete(status: Int, headers: HTTPHeaders, body: String, _ exchange: Exchange) {
     guard let context else { return }
     var headers = headers
-    headers.replaceOrAdd(name: exchange.graph.configuration.observability.requestIDHeader, value: exchange.requestID)
+    headers.replaceOrAdd(name: exchange.graph.configuration.observability.requestIDHeader, value: exchange.requestID.text)
     headers.add(name: "content-length", value: String(body.utf8.count))
     if !exchange.requestEnded && exchange.hasBody { exchange.keepAlive = false }
     addConnectionHeader(&headers, exchange)
@@ -893,11 +901,11 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
   func writeFailure(_ error: GatewayError) {
     guard let context else { return }
     let graph = loop.graph
-    let requestID = loop.random.requestID()
+    let requestID = RequestID(random: &loop.random)
     var headers = HTTPHeaders()
     headers.add(name: "content-type", value: "application/json")
-    headers.add(name: graph.configuration.observability.requestIDHeader, value: requestID)
-    let body = error.jsonBody(requestID: requestID)
+    headers.add(name: graph.configuration.observability.requestIDHeader, value: requestID.text)
+    let body = error.jsonBody(requestID: requestID.text)
     headers.add(name: "content-length", value: String(body.utf8.count))
     headers.add(name: "connection", value: "close")
     var buffer = ResponseWriter.head(
@@ -978,6 +986,11 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
   func responseDone(_ exchange: Exchange) {
     guard let context else { return }
     self.exchange = nil
+    if let head = exchange.upstreamHead {
+      exchange.upstreamHead = nil
+      loop.recycler.recycle(head)
+    }
+    loop.recycler.recycle(fields: exchange.head.fields.fields)
     if !exchange.keepAlive || closing {
       closing = true
       context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)))

@@ -53,6 +53,9 @@ final class UpstreamConnection: ChannelDuplexHandler {
   /// Set by the request that writes to this connection: a response to HEAD has no body.
   var requestIsHEAD = false
   var headReader = HeadReader(requests: false)
+  /// The field list of the last response head, refilled by the next one without allocating
+  /// (the head is gone by then).
+  var fieldStorage: [HeaderField] = []
   /// The response body being read; `.done` while waiting for a head.
   var body = BodyDecoder()
 
@@ -112,7 +115,9 @@ final class UpstreamConnection: ChannelDuplexHandler {
         fail("response head too large")
         return
       case .head(let bytes):
-        switch HeadParser.parseResponse(bytes, requestWasHEAD: requestIsHEAD, maxHeaders: Self.maxResponseHeaders) {
+        switch HeadParser.parseResponse(
+          bytes, requestWasHEAD: requestIsHEAD, maxHeaders: Self.maxResponseHeaders, storage: &fieldStorage)
+        {
         case .failure(let why):
           fail(why.description)
           return
