@@ -28,14 +28,16 @@ public struct Router<Payload: Sendable>: Sendable {
   /// and sets, and hashed the method once per route (together ~8 % of a request's CPU over
   /// the 50-route bench table). A route with more conditions is checked in full only after
   /// its fast ones pass.
-  let scan: RouteScan
+  @usableFromInline let scan: RouteScan
 
   public init(_ entries: [Entry]) {
     self.entries = entries
     self.scan = RouteScan(entries.map(\.match))
   }
 
-  public func route<H: RouteHeaders>(_ request: RouteRequest<H>) -> Entry? {
+  /// Inlinable so that the request path gets a copy specialized for its header and payload
+  /// types: called generically across modules it looked up type metadata per request.
+  @inlinable public func route<H: RouteHeaders>(_ request: RouteRequest<H>) -> Entry? {
     let method = RouteScan.methodBit(request.method)
     var path = request.path
     return path.withUTF8 { path in
@@ -96,7 +98,7 @@ public struct Router<Payload: Sendable>: Sendable {
 
 /// Routes' path and method conditions as plain values: a byte arena of exact paths and
 /// prefixes, and per route a kind, an arena range and a method bit mask.
-struct RouteScan: Sendable {
+@usableFromInline struct RouteScan: Sendable {
   struct Item: Sendable {
     /// 0 any path, 1 exact, 2 prefix, 3 other (regex: decided by the full check)
     var kind: UInt8
@@ -113,7 +115,7 @@ struct RouteScan: Sendable {
   /// Any method outside `standardMethods`.
   static let otherMethod: UInt32 = 1 << 31
 
-  @inline(__always) static func methodBit(_ method: String) -> UInt32 {
+  @usableFromInline static func methodBit(_ method: String) -> UInt32 {
     switch method {
     case "GET": return 1
     case "HEAD": return 1 << 1
@@ -159,10 +161,10 @@ struct RouteScan: Sendable {
     self.arena = arena
   }
 
-  @inline(__always) func needsFullCheck(_ index: Int) -> Bool { items[index].needsFull }
+  @usableFromInline func needsFullCheck(_ index: Int) -> Bool { items[index].needsFull }
 
   /// The first route at or after `from` whose path and method conditions hold.
-  func next(from: Int, method: UInt32, path: UnsafeBufferPointer<UInt8>) -> Int? {
+  @usableFromInline func next(from: Int, method: UInt32, path: UnsafeBufferPointer<UInt8>) -> Int? {
     items.withUnsafeBufferPointer { items in
       arena.withUnsafeBufferPointer { arena in
         var index = from

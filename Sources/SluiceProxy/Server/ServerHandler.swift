@@ -47,6 +47,11 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
   /// Bytes written to the client since the last flush (a flush with nothing pending still
   /// walks the pipeline; responses are flushed once, when the upstream read completes).
   var clientUnflushed = false
+  /// The response head, not yet handed to NIO: small body writes that follow (the body, chunk
+  /// framing) are copied behind it, and it is written at the next flush or larger write. A
+  /// small response then leaves as one buffer: one `write` instead of a `writev` of two or
+  /// four items, and one pending write in NIO's bookkeeping instead of several.
+  var staged: ByteBuffer?
   var closing = false
   var closed = false
   var deadlines = ConnectionDeadlines()
@@ -709,8 +714,9 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     }
     buffer.writeStaticString("\r\n")
     exchange.bytesOut += buffer.readableBytes
-    writeToClient(context, buffer)
-    loop.recycler.recycle(buffer)
+    if staged != nil { writeStaged(context) }
+    staged = buffer
+    clientUnflushed = true
   }
 
   func addConnectionHeader(_ headers: inout HTTPHeaders, _ exchange: Exchange) {
@@ -737,6 +743,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
       // Hold upstream reads *before* flushing: the flush may drain the buffer and make the
       // channel writable again at once, and that change must be able to lift the hold.
       exchange.upstream?.setHoldReads(true)
+      if staged != nil { writeStaged(context) }
       clientUnflushed = false
       context.flush()
     }
@@ -748,13 +755,32 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
 
   var allocator: ByteBufferAllocator { context?.channel.allocator ?? ByteBufferAllocator() }
 
+  /// Bytes behind a staged head are copied while the whole stays recyclable (≤ 4 KiB).
+  static let stageLimit = HeadRecycler.maxBufferCapacity
+
   @inline(__always) func writeToClient(_ context: ChannelHandlerContext, _ buffer: ByteBuffer) {
+    if staged != nil {
+      if staged!.readableBytes + buffer.readableBytes <= Self.stageLimit {
+        staged!.writeImmutableBuffer(buffer)
+        return
+      }
+      writeStaged(context)
+    }
     context.write(wrapOutboundOut(buffer), promise: nil)
     clientUnflushed = true
   }
 
+  func writeStaged(_ context: ChannelHandlerContext) {
+    guard let buffer = staged else { return }
+    staged = nil
+    context.write(wrapOutboundOut(buffer), promise: nil)
+    clientUnflushed = true
+    loop.recycler.recycle(buffer)
+  }
+
   @inline(__always) func flushClient() {
     guard clientUnflushed, let context else { return }
+    if staged != nil { writeStaged(context) }
     clientUnflushed = false
     context.flush()
   }
@@ -928,6 +954,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
   func abortConnection() {
     guard let context, !closed else { return }
     closing = true
+    staged = nil  // a started response cannot be completed: the client sees the close
     context.close(promise: nil)
   }
 
@@ -993,6 +1020,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     loop.recycler.recycle(fields: exchange.head.fields.fields)
     if !exchange.keepAlive || closing {
       closing = true
+      if staged != nil { writeStaged(context) }
       context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)))
         .assumeIsolated().whenComplete { _ in context.close(promise: nil) }
       return
