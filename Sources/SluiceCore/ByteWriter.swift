@@ -33,7 +33,7 @@ public struct ByteWriter: ~Copyable {
     let n = bytes.count
     guard n > 0, let source = bytes.baseAddress else { return }
     if used + n > capacity { grow(n) }
-    (base + used).update(from: source.assumingMemoryBound(to: UInt8.self), count: n)
+    UnsafeMutableRawPointer(base + used).copyMemory(from: source, byteCount: n)
     used += n
   }
 
