@@ -79,7 +79,6 @@ def main(argv):
     if s:
         rss = num(s, "rss_idle_mib")
         per = num(s, "kib_per_conn")
-        start = num(s, "startup_ms")
         if rss is not None:
             add("idle RSS", f"{rss:.1f} MiB (nginx {num(n, 'rss_idle_mib') or 0:.1f})", rss <= 14, "≤ 14 MiB")
         if per is not None:

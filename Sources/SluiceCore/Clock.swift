@@ -74,9 +74,4 @@ public struct FastRandom: RandomNumberGenerator, Sendable {
     let product = state.multipliedFullWidth(by: state ^ 0xE703_7ED1_A0B4_28DB)
     return product.high ^ product.low
   }
-
-  /// 32 lower-case hex digits (128 bits), the request id format (see `RequestID`).
-  public mutating func requestID() -> String {
-    RequestID(random: &self).text
-  }
 }

@@ -3,8 +3,8 @@
 ///
 /// A generated id stays two integers until text is needed: the proxy path writes it into the
 /// heads as bytes, and only an access log line, a log message or an error body makes
-/// characters of it. As a `String` it was one heap allocation per request (a quarter of the
-/// four left on the proxy path; bench/RESULTS.md).
+/// characters of it. As a `String` it was one heap allocation per request (one of the two left
+/// once head buffers were recycled; bench/RESULTS.md).
 public struct RequestID: Sendable, Equatable {
   public let incoming: String?
   public let high: UInt64

@@ -171,8 +171,8 @@ final class JSONAndClockTests: XCTestCase {
 
   func testRequestIDs() {
     var rng = FastRandom(seed: 42)
-    let a = rng.requestID()
-    let b = rng.requestID()
+    let a = RequestID(random: &rng).text
+    let b = RequestID(random: &rng).text
     XCTAssertEqual(a.count, 32)
     XCTAssertNotEqual(a, b)
     XCTAssertTrue(a.allSatisfy { "0123456789abcdef".contains($0) })
