@@ -69,6 +69,10 @@ final class RoutingTests: XCTestCase {
     XCTAssertEqual(HostName.canonicalHost("."), "")
     XCTAssertEqual(HostName.canonicalHost("[::1]"), "[::1]")
     XCTAssertEqual(HostName.canonicalHost("A"), "a")
+    XCTAssertEqual(HostName.canonicalHost(":80"), "")
+    XCTAssertEqual(HostName.canonicalHost("[::1"), "[::1")
+    XCTAssertEqual(HostName.canonicalHost("127.0.0.1:18090"), "127.0.0.1")
+    XCTAssertEqual(HostName.canonicalHost("a-very-long-host-name.Example.internal:443"), "a-very-long-host-name.example.internal")
   }
 
   func testPathMatching() {

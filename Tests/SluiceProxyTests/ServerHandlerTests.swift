@@ -27,7 +27,7 @@ final class ServerHandlerTests: XCTestCase {
     loop = EmbeddedEventLoop()
     let config = try XCTUnwrap(ConfigLoader.load(text: Self.yaml, file: "t.yaml", environment: [:]).configuration)
     let graph = Compiler.compile(config, state: PersistentState())
-    let contexts = LoopContexts(group: loop, graph: graph, sink: nil)
+    let contexts = LoopContexts(group: loop, graph: graph, sink: nil, manualClock: true)
     let context = try XCTUnwrap(contexts.context(for: loop))
     let listener = try XCTUnwrap(graph.listeners["l"])
     channel = EmbeddedChannel(loop: loop)

@@ -247,22 +247,38 @@ public struct RouteRequest<H: RouteHeaders> {
 
 public enum HostName {
   /// Lower-cases a `Host` value and strips its port (`API.example.com:8080` → `api.example.com`).
-  /// Works on UTF-8 bytes: `Character` operations here (`hasPrefix`, `lastIndex(of:)`)
-  /// cost grapheme breaking on every request (~0.6 % of CPU in the profile). A host that
-  /// needs no change is returned as is, without a copy.
+  /// Works on contiguous UTF-8 bytes: `Character` operations (grapheme breaking) and then
+  /// `String.UTF8View` index walks here were 0.6 % and then 0.2 % of a request's CPU. ASCII
+  /// letters only are lower-cased (a request's `Host` is checked to be ASCII first). A host
+  /// that needs no change is returned as is, without a copy.
   public static func canonicalHost(_ raw: String) -> String {
-    let utf8 = raw.utf8
-    var end = utf8.endIndex
-    if utf8.first == UInt8(ascii: "[") {
-      if let close = utf8.firstIndex(of: UInt8(ascii: "]")) { end = utf8.index(after: close) }
-    } else if let colon = utf8.lastIndex(of: UInt8(ascii: ":")) {
-      end = colon
-    }
-    if end > utf8.startIndex && utf8[utf8.index(before: end)] == UInt8(ascii: ".") { end = utf8.index(before: end) }
-    let host = utf8[utf8.startIndex..<end]
-    let upper = host.contains { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }
-    if !upper && end == utf8.endIndex { return raw }
-    let text = String(Substring(host))
-    return upper ? text.lowercased() : text
+    var raw = raw
+    return raw.withUTF8 { bytes -> String? in
+      let count = bytes.count
+      var end = count
+      if count > 0 && bytes[0] == UInt8(ascii: "[") {
+        var i = 0
+        while i < count && bytes[i] != UInt8(ascii: "]") { i += 1 }
+        if i < count { end = i + 1 }
+      } else {
+        var i = count
+        while i > 0 && bytes[i - 1] != UInt8(ascii: ":") { i -= 1 }
+        if i > 0 { end = i - 1 }
+      }
+      if end > 0 && bytes[end - 1] == UInt8(ascii: ".") { end -= 1 }
+      var upper = false
+      for i in 0..<end where bytes[i] >= UInt8(ascii: "A") && bytes[i] <= UInt8(ascii: "Z") {
+        upper = true
+        break
+      }
+      if !upper && end == count { return nil }
+      return String(unsafeUninitializedCapacity: end) { out in
+        for i in 0..<end {
+          let byte = bytes[i]
+          out[i] = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+        }
+        return end
+      }
+    } ?? raw
   }
 }

@@ -21,7 +21,7 @@ struct LineCopier {
   private var start = -1
   private var end = -1
 
-  @inline(__always) mutating func keep(_ field: HeaderField, raw: UnsafeRawBufferPointer, to buffer: inout ByteBuffer) {
+  @inline(__always) mutating func keep(_ field: HeaderField, raw: UnsafeRawBufferPointer, to buffer: inout ByteWriter) {
     let lineStart = Int(field.nameStart)
     if lineStart == end {
       end = Int(field.lineEnd)
@@ -33,9 +33,9 @@ struct LineCopier {
   }
 
   /// Writes what is pending; call before writing anything else to `buffer`.
-  @inline(__always) mutating func flush(raw: UnsafeRawBufferPointer, to buffer: inout ByteBuffer) {
+  @inline(__always) mutating func flush(raw: UnsafeRawBufferPointer, to buffer: inout ByteWriter) {
     guard start >= 0, let base = raw.baseAddress else { return }
-    buffer.writeBytes(UnsafeRawBufferPointer(start: base + start, count: end - start))
+    buffer.append(UnsafeRawBufferPointer(start: base + start, count: end - start))
     start = -1
     end = -1
   }
@@ -166,46 +166,6 @@ enum HTTP1Bytes {
     while s < e && (raw[s] == 0x20 || raw[s] == 0x09) { s += 1 }
     while e > s && (raw[e - 1] == 0x20 || raw[e - 1] == 0x09) { e -= 1 }
     return equalsLower(raw, s, e - s, lower)
-  }
-
-  /// Whether a comma-separated list has an item other than `close` and `keep-alive`: a
-  /// `Connection` header that names other headers to drop (rare; the common values are
-  /// checked without building a token list).
-  static func listNamesOtherThanCloseOrKeepAlive(_ raw: UnsafeRawBufferPointer, _ start: Int, _ length: Int) -> Bool {
-    var itemStart = start
-    let end = start + length
-    var i = start
-    while i <= end {
-      if i == end || raw[i] == UInt8(ascii: ",") {
-        var s = itemStart
-        var e = i
-        while s < e && (raw[s] == 0x20 || raw[s] == 0x09) { s += 1 }
-        while e > s && (raw[e - 1] == 0x20 || raw[e - 1] == 0x09) { e -= 1 }
-        if e > s && !equalsLower(raw, s, e - s, "close" as StaticString)
-          && !equalsLower(raw, s, e - s, "keep-alive" as StaticString)
-        {
-          return true
-        }
-        itemStart = i + 1
-      }
-      i += 1
-    }
-    return false
-  }
-
-  /// Whether a comma-separated list contains `token` (case-insensitive, trimmed items).
-  static func listContains(_ raw: UnsafeRawBufferPointer, _ start: Int, _ length: Int, _ token: StaticString) -> Bool {
-    var itemStart = start
-    let end = start + length
-    var i = start
-    while i <= end {
-      if i == end || raw[i] == UInt8(ascii: ",") {
-        if trimmedEqualsLower(raw, itemStart, i - itemStart, token) { return true }
-        itemStart = i + 1
-      }
-      i += 1
-    }
-    return false
   }
 
   /// The last item of a comma-separated list, trimmed, compared with `token`.

@@ -332,10 +332,32 @@ struct ConnectionFacts {
   var keepAliveToken = false
   var namesHeaders = false
 
-  @inline(__always) mutating func add(_ raw: UnsafeRawBufferPointer, _ start: Int, _ length: Int) {
-    if HTTP1Bytes.listNamesOtherThanCloseOrKeepAlive(raw, start, length) { namesHeaders = true }
-    if HTTP1Bytes.listContains(raw, start, length, "close") { close = true }
-    if HTTP1Bytes.listContains(raw, start, length, "keep-alive") { keepAliveToken = true }
+  /// One pass over the comma-separated items of a `Connection` value (trimmed, any case):
+  /// `close`, `keep-alive`, or a header name to drop. (Three passes, one per question, were
+  /// 0.5 % of a proxied request's CPU: every upstream response carries `Connection`.)
+  mutating func add(_ raw: UnsafeRawBufferPointer, _ start: Int, _ length: Int) {
+    let end = start + length
+    var itemStart = start
+    var i = start
+    while i <= end {
+      if i == end || raw[i] == UInt8(ascii: ",") {
+        var s = itemStart
+        var e = i
+        while s < e && (raw[s] == 0x20 || raw[s] == 0x09) { s += 1 }
+        while e > s && (raw[e - 1] == 0x20 || raw[e - 1] == 0x09) { e -= 1 }
+        if e > s {
+          if HTTP1Bytes.equalsLower(raw, s, e - s, "close" as StaticString) {
+            close = true
+          } else if HTTP1Bytes.equalsLower(raw, s, e - s, "keep-alive" as StaticString) {
+            keepAliveToken = true
+          } else {
+            namesHeaders = true
+          }
+        }
+        itemStart = i + 1
+      }
+      i += 1
+    }
   }
 
   /// HTTP/1.1 stays open unless `close`; HTTP/1.0 only with `keep-alive` (RFC 9112 §9.3).

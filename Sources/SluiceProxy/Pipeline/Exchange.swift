@@ -53,12 +53,12 @@ final class Exchange {
   var error: GatewayError?
   var finished = false
 
-  init(graph: RuntimeGraph, listener: ListenerRuntime, head: RequestHead, requestID: RequestID) {
+  init(graph: RuntimeGraph, listener: ListenerRuntime, head: RequestHead, requestID: RequestID, startNanos: UInt64) {
     self.graph = graph
     self.listener = listener
     self.head = head
     self.requestID = requestID
-    self.startNanos = WallClock.monotonicNanoseconds()
+    self.startNanos = startNanos
     self.isHEAD = head.isHEAD
     self.keepAlive = head.keepAlive
   }

@@ -14,12 +14,19 @@ public final class LoopContext {
   var random = FastRandom()
   var accessLog: AccessLogBuffer
   var recycler = HeadRecycler()
+  /// Scratch for the outgoing heads (the request upstream, the response to the client): each
+  /// is assembled here, then copied into its buffer in one write.
+  var headBytes = ByteWriter(capacity: 4096)
   /// Open client connections on this loop, for draining.
   var connections: [ObjectIdentifier: ServerHandler] = [:]
   var draining = false
+  /// The loop's clock is a manual one (`EmbeddedEventLoop` in tests): deadlines must come from
+  /// it instead of from the monotonic readings the request path takes.
+  let manualClock: Bool
 
-  init(eventLoop: any EventLoop, graph: RuntimeGraph, sink: (any AccessLogSink)?) {
+  init(eventLoop: any EventLoop, graph: RuntimeGraph, sink: (any AccessLogSink)?, manualClock: Bool = false) {
     self.eventLoop = eventLoop
+    self.manualClock = manualClock
     self.graph = graph
     self.pool = UpstreamPool(eventLoop: eventLoop)
     self.accessLog = AccessLogBuffer(sink: sink)
@@ -64,10 +71,10 @@ public final class LoopContexts: @unchecked Sendable {
     let value: LoopContext
   }
 
-  public init(group: any EventLoopGroup, graph: RuntimeGraph, sink: (any AccessLogSink)?) {
+  public init(group: any EventLoopGroup, graph: RuntimeGraph, sink: (any AccessLogSink)?, manualClock: Bool = false) {
     var contexts: [LoopContext] = []
     for loop in group.makeIterator() {
-      contexts.append(LoopContext(eventLoop: loop, graph: graph, sink: sink))
+      contexts.append(LoopContext(eventLoop: loop, graph: graph, sink: sink, manualClock: manualClock))
     }
     self.contexts = contexts
     self.bound = contexts.map { Bound(eventLoop: $0.eventLoop, value: $0) }

@@ -50,6 +50,8 @@ final class UpstreamConnection: ChannelDuplexHandler {
   var closed = false
   /// While the connection sits idle in the pool: the gauge it counts in.
   var idleGauge: Gauge?
+  /// The pool's idle list for this connection's endpoint, found once (not per release).
+  var idleList: UpstreamPool.IdleList?
   /// Set by the request that writes to this connection: a response to HEAD has no body.
   var requestIsHEAD = false
   var headReader = HeadReader(requests: false)
@@ -65,11 +67,20 @@ final class UpstreamConnection: ChannelDuplexHandler {
     self.pool = pool
   }
 
-  var isWritable: Bool { context?.channel.isWritable ?? false }
-  var allocator: ByteBufferAllocator { context?.channel.allocator ?? ByteBufferAllocator() }
-  var isActive: Bool { !closed && (context?.channel.isActive ?? false) }
+  /// Kept here instead of read through `context.channel` (see `ServerHandler.allocator`).
+  var allocator = ByteBufferAllocator()
+  var writable = true
+  var isWritable: Bool { context != nil && writable }
+  /// Open and usable. `closed` is set by every way a connection ends (our `close`, NIO's
+  /// `channelInactive` and `errorCaught`, which NIO runs in the same turn that closes the
+  /// socket), so the channel's own `isActive` need not be asked on each pool take and release.
+  var isActive: Bool { !closed && context != nil }
 
-  func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+  func handlerAdded(context: ChannelHandlerContext) {
+    self.context = context
+    allocator = context.channel.allocator
+    writable = context.channel.isWritable
+  }
 
   func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
@@ -153,7 +164,8 @@ final class UpstreamConnection: ChannelDuplexHandler {
   }
 
   func channelWritabilityChanged(context: ChannelHandlerContext) {
-    delegate?.upstreamWritabilityChanged(writable: context.channel.isWritable)
+    writable = context.channel.isWritable
+    delegate?.upstreamWritabilityChanged(writable: writable)
     context.fireChannelWritabilityChanged()
   }
 
@@ -247,6 +259,10 @@ final class UpstreamPool {
 
   let eventLoop: any EventLoop
   var idle: [String: IdleList] = [:]
+  /// The list `take` found last: with one backend endpoint (a sidecar) every request asks for
+  /// the same key, and comparing a string to itself skips the dictionary's hashing.
+  private var lastKey = ""
+  private var lastList: IdleList?
   var addresses: [String: SocketAddress] = [:]
   static let maxIdlePerEndpoint = 512
 
@@ -254,7 +270,15 @@ final class UpstreamPool {
 
   /// An idle, still-open connection to `key`, most recently used first.
   func take(_ key: String) -> UpstreamConnection? {
-    guard let list = idle[key] else { return nil }
+    let list: IdleList
+    if let last = lastList, key == lastKey {
+      list = last
+    } else {
+      guard let found = idle[key] else { return nil }
+      lastKey = key
+      lastList = found
+      list = found
+    }
     while let connection = list.connections.popLast() {
       leaveIdle(connection)
       if connection.isActive { return connection }
@@ -270,11 +294,15 @@ final class UpstreamPool {
       return
     }
     let list: IdleList
-    if let existing = idle[connection.key] {
+    if let known = connection.idleList {
+      list = known
+    } else if let existing = idle[connection.key] {
       list = existing
+      connection.idleList = existing
     } else {
       list = IdleList()
       idle[connection.key] = list
+      connection.idleList = list
     }
     guard list.connections.count < Self.maxIdlePerEndpoint else {
       connection.close()
