@@ -109,6 +109,53 @@ final class HTTP1ParserTests: XCTestCase {
     XCTAssertEqual(request("GET /" + String(repeating: "a", count: 64) + " HTTP/1.1\r\n\r\n", maxURI: 64).failure, .uriTooLong)
   }
 
+  /// The token-byte bit set matches RFC 9110 `tchar` for every byte value.
+  func testTokenBytesMatchTheGrammar() {
+    let tchar = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
+    for byte in UInt8.min...UInt8.max {
+      XCTAssertEqual(HTTP1Bytes.isTokenByte(byte), tchar.contains(byte), "byte \(byte)")
+    }
+  }
+
+  /// The eight-bytes-at-a-time value check: every byte value in every position, among
+  /// harmless neighbours of both kinds (plain text and obs-text, which must not borrow).
+  func testWordControlCheckIsExact() {
+    for filler: UInt8 in [0x41, 0xFF, 0x80, 0x20] {
+      for position in 0..<8 {
+        for byte in UInt8.min...UInt8.max {
+          var bytes = [UInt8](repeating: filler, count: 8)
+          bytes[position] = byte
+          let word = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+          XCTAssertEqual(HTTP1Bytes.hasControlOrDEL(word), byte < 0x20 || byte == 0x7F, "byte \(byte) at \(position)")
+        }
+      }
+    }
+  }
+
+  /// A bad byte anywhere in a long value is found, whether the word loop or the byte loop
+  /// sees it; tabs and obs-text anywhere are kept; trailing blanks are trimmed.
+  func testLongValuesAtEveryOffset() throws {
+    for offset in 0..<40 {
+      var value = String(repeating: "v", count: 40)
+      for bad in ["\u{0}", "\u{7f}", "\u{1}", "\u{1f}"] {
+        let index = value.index(value.startIndex, offsetBy: offset)
+        value.replaceSubrange(index...index, with: bad)
+        XCTAssertEqual(rejected("GET / HTTP/1.1\r\nX-A: \(value)\r\n\r\n"), .badRequest("invalid byte in header value"))
+        value = String(repeating: "v", count: 40)
+      }
+      var tabbed = Array(repeating: UInt8(ascii: "v"), count: 40)
+      tabbed[offset] = 0x09
+      tabbed[(offset + 7) % 40] = 0xE9
+      let text = "GET / HTTP/1.1\r\nX-A: " + String(decoding: tabbed, as: UTF8.self) + " \t \r\n\r\n"
+      let raw = ByteBuffer(bytes: Array("GET / HTTP/1.1\r\nX-A: ".utf8) + tabbed + Array(" \t \r\n\r\n".utf8))
+      guard case .success(let head) = HeadParser.parseRequest(raw, maxHeaders: 10, maxURIBytes: 100) else {
+        XCTFail("rejected \(text.debugDescription)")
+        continue
+      }
+      XCTAssertEqual(head.fields.fields.first.map { Int($0.valueLength) }, offset == 0 || offset == 39 ? 39 : 40, "\(offset)")
+    }
+  }
+
   /// The byte-level hop-by-hop check the handlers use agrees with the reference list, including
   /// names that only look close.
   func testRawHopByHopMatchesTheList() {

@@ -118,22 +118,31 @@ extension HeadFields: RouteHeaders {
 
 /// Byte-level helpers shared by the parsers and the handlers.
 enum HTTP1Bytes {
-  /// RFC 9110 `tchar`.
+  /// RFC 9110 `tchar`, as a 128-bit set (one shift and mask instead of a chain of range
+  /// compares: header names are the parser's most-visited bytes).
   @inline(__always) static func isTokenByte(_ byte: UInt8) -> Bool {
-    switch byte {
-    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-      UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
-      UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
-      UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
-      return true
-    default:
-      return false
-    }
+    let low: UInt64 = 0x03FF_6CFA_0000_0000  // `!#$%&'*+-.` and digits (bytes 0-63)
+    let high: UInt64 = 0x57FF_FFFF_C7FF_FFFE  // letters, `^_`|~` (bytes 64-127)
+    if byte < 64 { return (low >> UInt64(byte)) & 1 != 0 }
+    if byte < 128 { return (high >> UInt64(byte &- 64)) & 1 != 0 }
+    return false
   }
 
   /// A byte allowed inside a field value (RFC 9110 §5.5: VCHAR, obs-text, SP, HTAB).
   @inline(__always) static func isValueByte(_ byte: UInt8) -> Bool {
     byte >= 0x20 ? byte != 0x7F : byte == 0x09
+  }
+
+  /// Whether any of the eight bytes in `word` is below 0x20 (a control byte; HTAB too, which
+  /// the caller then checks byte by byte) or is DEL. Exact for "any": the borrow tricks
+  /// (`haszero`/`hasless`) can misplace the flag but never invent or lose one.
+  @inline(__always) static func hasControlOrDEL(_ word: UInt64) -> Bool {
+    let ones: UInt64 = 0x0101_0101_0101_0101
+    let highs: UInt64 = 0x8080_8080_8080_8080
+    let below20 = (word &- ones &* 0x20) & ~word & highs
+    let del = word ^ (ones &* 0x7F)
+    let isDEL = (del &- ones) & ~del & highs
+    return (below20 | isDEL) != 0
   }
 
   @inline(__always) static func lower(_ byte: UInt8) -> UInt8 {
