@@ -8,6 +8,8 @@ public enum ByteText {
   }
 
   @inlinable @inline(__always) public static func append(_ text: String, to out: inout ByteWriter) {
+    // Borrowed in place: `withUTF8` needs a mutable copy (a retain and a release per call).
+    if text.utf8.withContiguousStorageIfAvailable({ out.append($0) }) != nil { return }
     var text = text
     text.withUTF8 { out.append($0) }
   }

@@ -51,6 +51,10 @@ public final class RuntimeGraph: Sendable {
   public let listeners: [String: ListenerRuntime]
   public let backends: [String: BackendRuntime]
   public let backendOrder: [String]
+  /// Read per request; kept here so the request path does not copy the observability
+  /// section (a struct of strings: a retain and release each) to reach them.
+  public let requestIDHeader: String
+  public let propagateTracing: Bool
 
   init(
     generation: Int, configuration: SluiceConfiguration, listeners: [String: ListenerRuntime],
@@ -58,6 +62,8 @@ public final class RuntimeGraph: Sendable {
   ) {
     self.generation = generation
     self.configuration = configuration
+    self.requestIDHeader = configuration.observability.requestIDHeader
+    self.propagateTracing = configuration.observability.propagateTracing
     self.listeners = listeners
     self.backends = backends
     self.backendOrder = backendOrder

@@ -10,6 +10,12 @@ public struct HeaderMutation: Sendable, Hashable {
   }
 
   public var isEmpty: Bool { sets.isEmpty && remove.isEmpty }
+
+  /// Whether these edits remove or set `name` (lower-case): the gateway then does not add its
+  /// own value for it.
+  public func names(_ name: String) -> Bool {
+    remove.contains(name) || sets.contains { $0.name == name }
+  }
 }
 
 public struct HeaderPair: Sendable, Hashable {

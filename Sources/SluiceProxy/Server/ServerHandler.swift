@@ -299,14 +299,16 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
 
   // MARK: - Request head
 
-  func startRequest(_ head: RequestHead) {
+  /// `head` is consumed: it moves into the exchange (a copy retained and released its strings,
+  /// buffer and field list), and the rest of the request path reads it there.
+  func startRequest(_ head: consuming RequestHead) {
     let graph = loop.graph
     if graph !== listenerGraph {
       // A reload installed a new graph since this connection's last request.
       listenerGraph = graph
       if let current = graph.listeners[listenerName] { listener = current }
     }
-    let idHeader = graph.configuration.observability.requestIDHeader
+    let idHeader = graph.requestIDHeader
     let requestID: RequestID
     if let incoming = head.fields.first(idHeader), Self.isValidRequestID(incoming) {
       requestID = RequestID(incoming: incoming)
@@ -316,6 +318,12 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     let now = WallClock.monotonicNanoseconds()
     let exchange = Exchange(graph: graph, listener: listener, head: head, requestID: requestID, startNanos: now)
     self.exchange = exchange
+    route(exchange, now: now)
+  }
+
+  /// The request path after the head: checks, route, backend, endpoint, upstream head.
+  func route(_ exchange: Exchange, now: UInt64) {
+    let head = exchange.head
     exchange.clientIP = clientIP(head.fields)
     // Draining, or older than max_connection_age: this response says `connection: close`.
     if loop.draining || exchange.startNanos > connectionExpiryNanos { exchange.keepAlive = false }
@@ -462,8 +470,8 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
   ) {
     let connectionTokens = head.connectionNamesHeaders ? head.fields.connectionTokens() : []
     let trusted = !listener.config.trustedProxies.isEmpty && listener.isTrustedProxy(peerBytes)
-    let observability = exchange.graph.configuration.observability
-    let idHeader = observability.requestIDHeader
+    let idHeader = exchange.graph.requestIDHeader
+    let propagateTracing = exchange.graph.propagateTracing
     let mutation = route.config.requestHeaders
     let rewrite = route.config.rewrite
     ByteText.append(head.method, to: &buffer)
@@ -515,7 +523,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
           sawForwardedHost = true
         case 11 where HTTP1Bytes.equalsLower(raw, ns, nl, "traceparent" as StaticString),
           10 where HTTP1Bytes.equalsLower(raw, ns, nl, "tracestate" as StaticString):
-          if !observability.propagateTracing { continue }
+          if !propagateTracing { continue }
         default:
           if HTTP1Bytes.equalsLower(raw, ns, nl, idHeader) { continue }
         }
@@ -524,22 +532,32 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
       }
       copier.flush(raw: raw, to: &buffer)
     }
-    func add(_ name: String, _ value: String) {
-      if !mutation.isEmpty
-        && (mutation.remove.contains(name) || mutation.sets.contains(where: { $0.name == name }))
-      {
-        return
-      }
-      ResponseWriter.writeHeader(&buffer, name, value)
-    }
+    // The gateway's identity headers, unless the route's edits remove or set them.
+    let edits = !mutation.isEmpty
     let originalHost = head.host
-    add("host", rewrite?.host ?? originalHost)
-    add("x-forwarded-for", incomingXFF.isEmpty ? peerIP : incomingXFF + ", " + peerIP)
-    if !sawProto { add("x-forwarded-proto", "http") }
-    if !sawForwardedHost && !originalHost.isEmpty { add("x-forwarded-host", originalHost) }
-    if mutation.isEmpty
-      || !(mutation.remove.contains(idHeader) || mutation.sets.contains(where: { $0.name == idHeader }))
-    {
+    if !edits || !mutation.names("host") {
+      buffer.append("host: ")
+      ByteText.append(rewrite?.host ?? originalHost, to: &buffer)
+      buffer.append("\r\n")
+    }
+    if !edits || !mutation.names("x-forwarded-for") {
+      buffer.append("x-forwarded-for: ")
+      if !incomingXFF.isEmpty {
+        ByteText.append(incomingXFF, to: &buffer)
+        buffer.append(", ")
+      }
+      ByteText.append(peerIP, to: &buffer)
+      buffer.append("\r\n")
+    }
+    if !sawProto && (!edits || !mutation.names("x-forwarded-proto")) {
+      buffer.append("x-forwarded-proto: http\r\n")
+    }
+    if !sawForwardedHost && !originalHost.isEmpty && (!edits || !mutation.names("x-forwarded-host")) {
+      buffer.append("x-forwarded-host: ")
+      ByteText.append(originalHost, to: &buffer)
+      buffer.append("\r\n")
+    }
+    if !edits || !mutation.names(idHeader) {
       ResponseWriter.writeHeader(&buffer, idHeader, exchange.requestID)
     }
     for pair in mutation.sets { ResponseWriter.writeHeader(&buffer, pair.name, pair.value) }
@@ -611,10 +629,17 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
       deadlines.upstream = deadline(timeout.timeAmount, after: nowNanos)
       armTimer()
     }
+    let sendContinue = exchange.expectContinue && exchange.bodyReceived == 0 && !exchange.responseStarted
+    if !sendContinue && exchange.buffered.isEmpty {
+      // The common case (no body yet): the head goes out in one pipeline call.
+      connection.write(upstreamHead, flush: true)
+      resumeReadsIfNeeded()
+      return
+    }
     connection.write(upstreamHead)
-    if exchange.expectContinue && exchange.bodyReceived == 0 && !exchange.responseStarted {
+    if sendContinue {
       exchange.expectContinue = false
-      context.writeAndFlush(wrapOutboundOut(Self.continueBuffer(context.channel.allocator)), promise: nil)
+      context.writeAndFlush(wrapOutboundOut(Self.continueBuffer(allocator)), promise: nil)
     }
     let buffered = exchange.buffered
     exchange.buffered = []
@@ -715,7 +740,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
   func writeResponseHead(_ head: ResponseHead, _ exchange: Exchange, mutation: HeaderMutation, into buffer: inout ByteWriter) {
     let code = head.status
     let connectionTokens = head.connectionNamesHeaders ? head.fields.connectionTokens() : []
-    let idHeader = exchange.graph.configuration.observability.requestIDHeader
+    let idHeader = exchange.graph.requestIDHeader
     var hasLength = false
     head.fields.withRaw { raw in
       buffer.append("HTTP/1.1 ")
@@ -936,7 +961,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
   func writeComplete(status: Int, headers: HTTPHeaders, body: String, _ exchange: Exchange) {
     guard let context else { return }
     var headers = headers
-    headers.replaceOrAdd(name: exchange.graph.configuration.observability.requestIDHeader, value: exchange.requestID.text)
+    headers.replaceOrAdd(name: exchange.graph.requestIDHeader, value: exchange.requestID.text)
     headers.add(name: "content-length", value: String(body.utf8.count))
     if !exchange.requestEnded && exchange.hasBody { exchange.keepAlive = false }
     addConnectionHeader(&headers, exchange)
@@ -976,7 +1001,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     let requestID = RequestID(random: &loop.random)
     var headers = HTTPHeaders()
     headers.add(name: "content-type", value: "application/json")
-    headers.add(name: graph.configuration.observability.requestIDHeader, value: requestID.text)
+    headers.add(name: graph.requestIDHeader, value: requestID.text)
     let body = error.jsonBody(requestID: requestID.text)
     headers.add(name: "content-length", value: String(body.utf8.count))
     headers.add(name: "connection", value: "close")
