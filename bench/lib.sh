@@ -1,7 +1,16 @@
 # Shared by bench/soak.sh and bench/features-ab.sh (sourced, not run).
 
-# A free loopback TCP port.
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# A free loopback TCP port not handed out before by this script (the kernel may give the same
+# free port to two back-to-back binds; `$$` is the script's PID in `$(...)` subshells too).
+free_port() {
+  local seen=${TMPDIR:-/tmp}/sluice-bench-ports.$$ p
+  while :; do
+    p=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    grep -qx "$p" "$seen" 2>/dev/null || break
+  done
+  echo "$p" >> "$seen"
+  echo "$p"
+}
 
 # start_upstream DIR PORT: an nginx answering 200 "hello" on 127.0.0.1:PORT, one worker on
 # CPU 1, its files in DIR (the caller's trap kills $(cat DIR/nginx.pid)).

@@ -118,15 +118,36 @@ final class HTTP1ParserTests: XCTestCase {
   }
 
   /// The eight-bytes-at-a-time value check: every byte value in every position, among
-  /// harmless neighbours of both kinds (plain text and obs-text, which must not borrow).
+  /// harmless neighbours of both kinds (plain text and obs-text, which must not borrow), and
+  /// the first flag is where the bad byte is. Then pairs: two bad bytes, the lower one found.
   func testWordControlCheckIsExact() {
     for filler: UInt8 in [0x41, 0xFF, 0x80, 0x20] {
       for position in 0..<8 {
         for byte in UInt8.min...UInt8.max {
           var bytes = [UInt8](repeating: filler, count: 8)
           bytes[position] = byte
-          let word = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
-          XCTAssertEqual(HTTP1Bytes.hasControlOrDEL(word), byte < 0x20 || byte == 0x7F, "byte \(byte) at \(position)")
+          let word = UInt64(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+          let mask = HTTP1Bytes.controlOrDELMask(word)
+          let bad = byte < 0x20 || byte == 0x7F
+          XCTAssertEqual(mask != 0, bad, "byte \(byte) at \(position)")
+          if bad { XCTAssertEqual(mask.trailingZeroBitCount / 8, position, "first flag of byte \(byte)") }
+        }
+      }
+    }
+  }
+
+  func testWordControlCheckFindsTheFirstOfTwo() {
+    let bad: [UInt8] = [0x00, 0x09, 0x0D, 0x1F, 0x7F, 0x01]
+    for first in 0..<8 {
+      for second in (first + 1)..<8 {
+        for a in bad {
+          for b in bad {
+            var bytes = [UInt8](repeating: 0x61, count: 8)
+            bytes[first] = a
+            bytes[second] = b
+            let word = UInt64(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+            XCTAssertEqual(HTTP1Bytes.controlOrDELMask(word).trailingZeroBitCount / 8, first)
+          }
         }
       }
     }

@@ -38,6 +38,8 @@ def free_port():
 up = ThreadingHTTPServer(("127.0.0.1", 0), H)
 threading.Thread(target=up.serve_forever, daemon=True).start()
 port, admin = free_port(), free_port()
+while admin == port:  # the kernel may hand out the same free port twice in a row
+    admin = free_port()
 config = os.path.join(work, "sluice.yaml")
 with open(config, "w") as f:
     f.write(f"""version: 1

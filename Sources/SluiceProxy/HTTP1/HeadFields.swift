@@ -133,16 +133,18 @@ enum HTTP1Bytes {
     byte >= 0x20 ? byte != 0x7F : byte == 0x09
   }
 
-  /// Whether any of the eight bytes in `word` is below 0x20 (a control byte; HTAB too, which
-  /// the caller then checks byte by byte) or is DEL. Exact for "any": the borrow tricks
-  /// (`haszero`/`hasless`) can misplace the flag but never invent or lose one.
-  @inline(__always) static func hasControlOrDEL(_ word: UInt64) -> Bool {
+  /// A mask with the high bit set in the byte of `word` that is below 0x20 (a control byte;
+  /// HTAB too, which the caller allows) or is DEL, for the first such byte and possibly
+  /// later ones; zero when there is none. `word` is little-endian (first byte lowest). The
+  /// borrow tricks (`hasless`, `haszero`) may flag a harmless byte only *above* a real one,
+  /// so the lowest flag is exact.
+  @inline(__always) static func controlOrDELMask(_ word: UInt64) -> UInt64 {
     let ones: UInt64 = 0x0101_0101_0101_0101
     let highs: UInt64 = 0x8080_8080_8080_8080
     let below20 = (word &- ones &* 0x20) & ~word & highs
     let del = word ^ (ones &* 0x7F)
     let isDEL = (del &- ones) & ~del & highs
-    return (below20 | isDEL) != 0
+    return below20 | isDEL
   }
 
   @inline(__always) static func lower(_ byte: UInt8) -> UInt8 {

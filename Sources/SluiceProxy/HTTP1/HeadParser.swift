@@ -293,36 +293,45 @@ enum HeadParser {
     let n = raw.count
     guard i < n, let base = raw.baseAddress else { return .invalid("truncated head") }
     let p = base.assumingMemoryBound(to: UInt8.self)
-    if p[i] == 0x0D {
-      guard i + 1 < n, p[i + 1] == 0x0A else { return .invalid("malformed header line") }
-      i += 2
+    var j = i  // a local cursor stays in a register; `i` is written once, at the end
+    if p[j] == 0x0D {
+      guard j + 1 < n, p[j + 1] == 0x0A else { return .invalid("malformed header line") }
+      i = j + 2
       return .end
     }
-    if p[i] == 0x20 || p[i] == 0x09 { return .invalid("obsolete line folding") }
-    let nameStart = i
-    while i < n && HTTP1Bytes.isTokenByte(p[i]) { i += 1 }
-    guard i < n, p[i] == UInt8(ascii: ":"), i > nameStart else { return .invalid("invalid header name") }
-    let nameLength = i - nameStart
-    i += 1
-    while i < n && (p[i] == 0x20 || p[i] == 0x09) { i += 1 }
-    let valueStart = i
-    // Eight value bytes at a time while none is a control byte (CR included) or DEL: most
-    // values are plain text, and this loop was the parser's largest cost per byte.
-    while i + 8 <= n {
-      let word = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
-      if HTTP1Bytes.hasControlOrDEL(word) { break }
-      i += 8
-    }
-    while i < n {
-      let byte = p[i]
+    if p[j] == 0x20 || p[j] == 0x09 { return .invalid("obsolete line folding") }
+    let nameStart = j
+    while j < n && HTTP1Bytes.isTokenByte(p[j]) { j += 1 }
+    guard j < n, p[j] == UInt8(ascii: ":"), j > nameStart else { return .invalid("invalid header name") }
+    let nameLength = j - nameStart
+    j += 1
+    while j < n && (p[j] == 0x20 || p[j] == 0x09) { j += 1 }
+    let valueStart = j
+    // Eight value bytes at a time: a word with no control byte (CR included) or DEL is skipped
+    // whole, and in one that has one the mask says where the first is, so the bytes before
+    // the line's CR are never visited one by one (HTAB, allowed, is the only way back in).
+    while true {
+      if j + 8 <= n {
+        let word = UInt64(littleEndian: UnsafeRawPointer(p + j).loadUnaligned(as: UInt64.self))
+        let mask = HTTP1Bytes.controlOrDELMask(word)
+        if mask == 0 {
+          j += 8
+          continue
+        }
+        j += mask.trailingZeroBitCount &>> 3
+      } else {
+        while j < n && p[j] >= 0x20 && p[j] != 0x7F { j += 1 }
+        guard j < n else { return .invalid("malformed header line") }
+      }
+      let byte = p[j]
       if byte == 0x0D { break }
-      guard HTTP1Bytes.isValueByte(byte) else { return .invalid("invalid byte in header value") }
-      i += 1
+      guard byte == 0x09 else { return .invalid("invalid byte in header value") }
+      j += 1
     }
-    guard i + 1 < n, p[i + 1] == 0x0A else { return .invalid("malformed header line") }
-    var valueEnd = i
+    guard j + 1 < n, p[j + 1] == 0x0A else { return .invalid("malformed header line") }
+    var valueEnd = j
     while valueEnd > valueStart && (p[valueEnd - 1] == 0x20 || p[valueEnd - 1] == 0x09) { valueEnd -= 1 }
-    i += 2
+    i = j + 2
     return .field(
       HeaderField(
         nameStart: Int32(nameStart), nameLength: Int32(nameLength), valueStart: Int32(valueStart),
