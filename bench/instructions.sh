@@ -9,6 +9,7 @@
 #
 #   bench/instructions.sh                       # the current release build, N=4000
 #   INSTR_REQUESTS=8000 bench/instructions.sh path/to/other/sluice
+#   INSTR_CONFIG=bench/sluice-features.yaml.tmpl bench/instructions.sh   # features config
 set -euo pipefail
 cd "$(dirname "$0")/.."
 requests=${INSTR_REQUESTS:-4000}
@@ -26,18 +27,9 @@ up=$(free_port)
 port=$(free_port)
 admin=$(free_port)
 start_upstream "$work" "$up"
-cat > "$work/sluice.yaml" <<CONF
-version: 1
-runtime: { event_loops: 1 }
-admin: { listen: 127.0.0.1:$admin }
-observability: { access_log: { output: none } }
-listeners:
-  - name: bench
-    listen: 127.0.0.1:$port
-    routes: [ { name: all, backend: up } ]
-backends:
-  up: { endpoints: [127.0.0.1:$up] }
-CONF
+# INSTR_CONFIG=bench/sluice-features.yaml.tmpl counts the features configuration instead.
+sed -e "s/{{PORT}}/$port/g" -e "s/{{UPSTREAM}}/127.0.0.1:$up/g" -e "s/{{WORKERS}}/1/g" \
+  -e "s/{{ADMIN_PORT}}/$admin/g" -e "s|{{RUNDIR}}|$work|g" "${INSTR_CONFIG:-bench/sluice.yaml.tmpl}" > "$work/sluice.yaml"
 valgrind --tool=callgrind --callgrind-out-file="$work/cg.%p" "$work/sluice" serve --config "$work/sluice.yaml" \
   --log-level error >/dev/null 2>&1 &
 pid=$!
@@ -48,4 +40,5 @@ taskset -c 1 "$work/oload" rate 127.0.0.1 "$port" / $((requests / 5)) 5 0 16 | g
 callgrind_control -d "$pid" >/dev/null 2>&1
 kill "$pid"
 wait "$pid" 2>/dev/null || true
+[[ -n ${INSTR_DUMP:-} ]] && cp "$work/cg.$pid.1" "$INSTR_DUMP"  # keep the dump for callgrind tools
 python3 bench/tools/callgrind_self.py "$work/cg.$pid.1" "$requests" 25 | (swift demangle --simplified 2>/dev/null || cat)

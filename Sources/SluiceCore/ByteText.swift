@@ -16,6 +16,22 @@ public enum ByteText {
 
   /// Decimal digits of `value` (with `-` when negative), at least `width` of them.
   public static func append(_ value: Int, width: Int = 1, to out: inout ByteWriter) {
+    // A log line's numbers are mostly below 10,000 (status, sizes, millisecond parts): their
+    // digits are written directly, without the general path's scratch buffer.
+    guard value >= 0 && value < 10_000 && width <= 4 else {
+      appendGeneral(value, width: width, to: &out)
+      return
+    }
+    let v = UInt32(truncatingIfNeeded: value)
+    let count = Swift.max(width, value >= 1000 ? 4 : value >= 100 ? 3 : value >= 10 ? 2 : 1)
+    let zero = UInt8(ascii: "0")
+    if count >= 4 { out.append(zero &+ UInt8(truncatingIfNeeded: v / 1000)) }
+    if count >= 3 { out.append(zero &+ UInt8(truncatingIfNeeded: v / 100 % 10)) }
+    if count >= 2 { out.append(zero &+ UInt8(truncatingIfNeeded: v / 10 % 10)) }
+    out.append(zero &+ UInt8(truncatingIfNeeded: v % 10))
+  }
+
+  static func appendGeneral(_ value: Int, width: Int, to out: inout ByteWriter) {
     var magnitude = value.magnitude
     if value < 0 { out.append(UInt8(ascii: "-")) }
     var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes of scratch, no allocation
@@ -37,38 +53,83 @@ public enum ByteText {
   /// `value` as a JSON string literal (RFC 8259 escaping), the same text as
   /// `JSON.appendQuoted`.
   public static func appendQuoted(_ value: String, to out: inout ByteWriter) {
+    // Borrowed in place when contiguous (native strings always are): no mutable copy.
+    if value.utf8.withContiguousStorageIfAvailable({ appendQuoted($0, to: &out) }) != nil { return }
     var value = value
-    value.withUTF8 { bytes in
-      out.append(UInt8(ascii: "\""))
-      var plain = true
-      for byte in bytes where byte < 0x20 || byte == 0x22 || byte == 0x5C {
-        plain = false
-        break
-      }
-      if plain {
-        out.append(bytes)
-      } else {
-        for byte in bytes {
-          switch byte {
-          case 0x22: append("\\\"", to: &out)
-          case 0x5C: append("\\\\", to: &out)
-          case 0x0A: append("\\n", to: &out)
-          case 0x0D: append("\\r", to: &out)
-          case 0x09: append("\\t", to: &out)
-          case ..<0x20:
-            append("\\u00", to: &out)
-            out.append(hexDigit(byte >> 4))
-            out.append(hexDigit(byte & 0xF))
-          default: out.append(byte)
-          }
+    value.withUTF8 { appendQuoted($0, to: &out) }
+  }
+
+  static func appendQuoted(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout ByteWriter) {
+    out.append(UInt8(ascii: "\""))
+    if !needsEscape(UnsafeRawBufferPointer(bytes)) {
+      out.append(bytes)
+    } else {
+      for byte in bytes {
+        switch byte {
+        case 0x22: append("\\\"", to: &out)
+        case 0x5C: append("\\\\", to: &out)
+        case 0x0A: append("\\n", to: &out)
+        case 0x0D: append("\\r", to: &out)
+        case 0x09: append("\\t", to: &out)
+        case ..<0x20:
+          append("\\u00", to: &out)
+          out.append(hexDigit(byte >> 4))
+          out.append(hexDigit(byte & 0xF))
+        default: out.append(byte)
         }
       }
-      out.append(UInt8(ascii: "\""))
     }
+    out.append(UInt8(ascii: "\""))
+  }
+
+  /// Whether any byte needs a JSON escape (a control byte, `"` or `\`), eight bytes at a time:
+  /// the log line's strings are short and almost never need one.
+  @inline(__always) static func needsEscape(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    let n = bytes.count
+    guard n > 0, let base = bytes.baseAddress else { return false }
+    let ones: UInt64 = 0x0101_0101_0101_0101
+    let highs: UInt64 = 0x8080_8080_8080_8080
+    var i = 0
+    while i + 8 <= n {
+      let word = (base + i).loadUnaligned(as: UInt64.self)
+      let quote = word ^ (ones &* 0x22)
+      let backslash = word ^ (ones &* 0x5C)
+      let flags =
+        ((word &- ones &* 0x20) & ~word) | ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash)
+      if flags & highs != 0 { return true }
+      i += 8
+    }
+    while i < n {
+      let byte = base.load(fromByteOffset: i, as: UInt8.self)
+      if byte < 0x20 || byte == 0x22 || byte == 0x5C { return true }
+      i += 1
+    }
+    return false
   }
 
   @inline(__always) static func hexDigit(_ value: UInt8) -> UInt8 {
     value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "a") + value - 10
+  }
+
+  /// UTC time as RFC 3339 with milliseconds, the date and time of day formatted once per second
+  /// (`cache`): a log line per request mostly repeats the previous line's second.
+  public static func appendRFC3339(milliseconds: Int64, cache: inout RFC3339Cache, to out: inout ByteWriter) {
+    let second = milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000
+    if second != cache.second {
+      var scratch = ByteWriter(capacity: 32)
+      appendRFC3339(milliseconds: second * 1000, to: &scratch)
+      guard scratch.count == 24 else {  // a year outside 0000-9999: no fixed-width prefix
+        appendRFC3339(milliseconds: milliseconds, to: &out)
+        return
+      }
+      scratch.withBytes { bytes in
+        withUnsafeMutableBytes(of: &cache.prefix) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[0..<20])) }
+      }
+      cache.second = second
+    }
+    withUnsafeBytes(of: cache.prefix) { out.append(UnsafeRawBufferPointer(rebasing: $0[0..<20])) }  // "…T10:00:00."
+    append(Int(milliseconds - second * 1000), width: 3, to: &out)
+    out.append(UInt8(ascii: "Z"))
   }
 
   /// UTC time as RFC 3339 with milliseconds (`2026-11-26T10:00:00.123Z`), as
@@ -90,4 +151,13 @@ public enum ByteText {
     append(civil.millisecond, width: 3, to: &out)
     out.append(UInt8(ascii: "Z"))
   }
+}
+
+/// The last second `ByteText.appendRFC3339(milliseconds:cache:to:)` formatted, and its first 20
+/// bytes (`2026-11-26T10:00:00.`). Owned by one writer (a loop's access log buffer).
+public struct RFC3339Cache: Sendable {
+  @usableFromInline var second: Int64 = .min
+  @usableFromInline var prefix: (UInt64, UInt64, UInt64) = (0, 0, 0)
+
+  public init() {}
 }

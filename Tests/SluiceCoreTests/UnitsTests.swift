@@ -169,6 +169,41 @@ final class JSONAndClockTests: XCTestCase {
     XCTAssertEqual(WallClock.rfc3339(milliseconds: 4_107_542_399_999), "2100-02-28T23:59:59.999Z")
   }
 
+  /// The per-second cache gives the same text as formatting every stamp, across second, day and
+  /// year boundaries, before 1970 and past 9999 (no fixed-width prefix there).
+  func testRFC3339CacheMatchesUncached() {
+    var cache = RFC3339Cache()
+    var stamps: [Int64] = [0, 999, 1000, -1, -1000, -1001, 1_795_687_200_123, 1_795_687_200_999, 1_795_687_201_000]
+    stamps += [951_868_799_999, 951_868_800_000, 253_402_300_799_999, 253_402_300_800_000, 253_402_300_800_001]
+    var rng = FastRandom(seed: 11)
+    var t: Int64 = 1_795_687_200_000
+    for _ in 0..<2000 {
+      t += Int64(rng.next() % 1500)
+      stamps.append(t)
+    }
+    for ms in stamps + stamps.reversed() {
+      var cached = ByteWriter()
+      ByteText.appendRFC3339(milliseconds: ms, cache: &cache, to: &cached)
+      XCTAssertEqual(cached.string, WallClock.rfc3339(milliseconds: ms), "\(ms)")
+    }
+  }
+
+  /// Integers: the small-number fast path and the general path agree with `String`, with widths.
+  func testByteTextIntegers() {
+    var values = Array(-1100...11_000)
+    values += [Int.max, Int.min + 1, 99_999, 100_000, 123_456_789]
+    for value in values {
+      for width in [1, 2, 3, 4, 5] {
+        var out = ByteWriter()
+        ByteText.append(value, width: width, to: &out)
+        var expected = String(value.magnitude)
+        if expected.count < width { expected = String(repeating: "0", count: width - expected.count) + expected }
+        if value < 0 { expected = "-" + expected }
+        XCTAssertEqual(out.string, expected, "\(value) width \(width)")
+      }
+    }
+  }
+
   func testRequestIDs() {
     var rng = FastRandom(seed: 42)
     let a = RequestID(random: &rng).text
@@ -243,6 +278,38 @@ final class CIDRTests: XCTestCase {
       ByteText.append(value, width: width, to: &bytes)
       XCTAssertEqual(bytes.string, expected)
     }
+  }
+
+  /// The word-at-a-time escape check: each byte value at each position of strings long
+  /// enough for the word loop, next to plain and non-ASCII text; the result equals `JSON.quoted`.
+  func testQuotedEscapesAtEveryPosition() {
+    for length in [8, 9, 15, 16, 17, 24] {
+      for position in 0..<length {
+        for byte in UInt8(0)...UInt8(0x7F) {
+          var bytes = Array(repeating: UInt8(ascii: "a"), count: length)
+          bytes[position] = byte
+          if position > 0 { bytes[position - 1] = 0xC3 }  // a lead byte before it: "é" or invalid
+          let text = String(decoding: bytes, as: UTF8.self)
+          var out = ByteWriter(capacity: 0)
+          ByteText.appendQuoted(text, to: &out)
+          XCTAssertEqual(out.string, JSON.quoted(text), "byte \(byte) at \(position) of \(length)")
+        }
+      }
+    }
+  }
+
+  /// Every small size (the inlined word copies) at every alignment, then past 16 (memcpy).
+  func testByteWriterSmallAppends() {
+    let source = (0..<64).map { UInt8($0 + 1) }
+    var writer = ByteWriter(capacity: 1)
+    var expected: [UInt8] = []
+    for size in 0...40 {
+      for offset in 0..<8 {
+        source.withUnsafeBytes { writer.append(UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + size)])) }
+        expected += source[offset..<(offset + size)]
+      }
+    }
+    XCTAssertEqual(writer.bytes, expected)
   }
 
   func testByteWriterGrowsAndKeepsBytes() {

@@ -28,9 +28,15 @@ public struct AccessLogRecord: Sendable {
 
   /// Appends the JSON object and a newline to `out`, as bytes (see `ByteText`).
   public func appendJSON(to out: inout ByteWriter) {
-    ByteText.append("{\"time\":\"", to: &out)
-    ByteText.appendRFC3339(milliseconds: timeMilliseconds, to: &out)
-    ByteText.append("\",\"request_id\":", to: &out)
+    var clock = RFC3339Cache()
+    appendJSON(to: &out, clock: &clock)
+  }
+
+  /// As `appendJSON(to:)`, with the writer's cache of the last second's date and time.
+  public func appendJSON(to out: inout ByteWriter, clock: inout RFC3339Cache) {
+    out.append("{\"time\":\"" as StaticString)
+    ByteText.appendRFC3339(milliseconds: timeMilliseconds, cache: &clock, to: &out)
+    out.append("\",\"request_id\":" as StaticString)
     if let incoming = requestID.incoming {
       ByteText.appendQuoted(incoming, to: &out)
     } else {
@@ -38,41 +44,41 @@ public struct AccessLogRecord: Sendable {
       requestID.withUTF8 { out.append($0) }
       out.append(UInt8(ascii: "\""))
     }
-    ByteText.append(",\"client_ip\":", to: &out)
+    out.append(",\"client_ip\":" as StaticString)
     ByteText.appendQuoted(clientIP, to: &out)
-    ByteText.append(",\"method\":", to: &out)
+    out.append(",\"method\":" as StaticString)
     ByteText.appendQuoted(method, to: &out)
-    ByteText.append(",\"host\":", to: &out)
+    out.append(",\"host\":" as StaticString)
     ByteText.appendQuoted(host, to: &out)
-    ByteText.append(",\"path\":", to: &out)
+    out.append(",\"path\":" as StaticString)
     ByteText.appendQuoted(path, to: &out)
-    ByteText.append(",\"protocol\":", to: &out)
+    out.append(",\"protocol\":" as StaticString)
     ByteText.appendQuoted(`protocol`, to: &out)
-    ByteText.append(",\"status\":", to: &out)
+    out.append(",\"status\":" as StaticString)
     ByteText.append(status, to: &out)
-    ByteText.append(",\"route\":", to: &out)
+    out.append(",\"route\":" as StaticString)
     Self.optional(route, &out)
-    ByteText.append(",\"backend\":", to: &out)
+    out.append(",\"backend\":" as StaticString)
     Self.optional(backend, &out)
-    ByteText.append(",\"endpoint\":", to: &out)
+    out.append(",\"endpoint\":" as StaticString)
     Self.optional(endpoint, &out)
-    ByteText.append(",\"upstream_status\":", to: &out)
-    if let upstreamStatus { ByteText.append(upstreamStatus, to: &out) } else { ByteText.append("null", to: &out) }
-    ByteText.append(",\"bytes_in\":", to: &out)
+    out.append(",\"upstream_status\":" as StaticString)
+    if let upstreamStatus { ByteText.append(upstreamStatus, to: &out) } else { out.append("null" as StaticString) }
+    out.append(",\"bytes_in\":" as StaticString)
     ByteText.append(bytesIn, to: &out)
-    ByteText.append(",\"bytes_out\":", to: &out)
+    out.append(",\"bytes_out\":" as StaticString)
     ByteText.append(bytesOut, to: &out)
-    ByteText.append(",\"duration_ms\":", to: &out)
+    out.append(",\"duration_ms\":" as StaticString)
     Self.millis(durationMicroseconds, &out)
-    ByteText.append(",\"upstream_duration_ms\":", to: &out)
-    if let upstreamDurationMicroseconds { Self.millis(upstreamDurationMicroseconds, &out) } else { ByteText.append("null", to: &out) }
-    ByteText.append(",\"retries\":", to: &out)
+    out.append(",\"upstream_duration_ms\":" as StaticString)
+    if let upstreamDurationMicroseconds { Self.millis(upstreamDurationMicroseconds, &out) } else { out.append("null" as StaticString) }
+    out.append(",\"retries\":" as StaticString)
     ByteText.append(retries, to: &out)
-    ByteText.append(",\"error\":", to: &out)
+    out.append(",\"error\":" as StaticString)
     Self.optional(error, &out)
-    ByteText.append(",\"user\":", to: &out)
+    out.append(",\"user\":" as StaticString)
     Self.optional(user, &out)
-    ByteText.append("}\n", to: &out)
+    out.append("}\n" as StaticString)
   }
 
   /// The line as a `String` (tests and tools).
@@ -83,7 +89,7 @@ public struct AccessLogRecord: Sendable {
   }
 
   static func optional(_ value: String?, _ out: inout ByteWriter) {
-    if let value { ByteText.appendQuoted(value, to: &out) } else { ByteText.append("null", to: &out) }
+    if let value { ByteText.appendQuoted(value, to: &out) } else { out.append("null" as StaticString) }
   }
 
   /// Microseconds as milliseconds with three decimals (`1.234`).

@@ -37,15 +37,24 @@ public final class LoopContext {
 /// lock is taken a few times a second per loop instead of once per request. Lines are written
 /// into one `ByteWriter` kept for the life of the loop; a flush copies them out.
 struct AccessLogBuffer: ~Copyable {
-  var sink: (any AccessLogSink)?
+  var sink: (any AccessLogSink)? {
+    didSet { enabled = sink != nil }
+  }
+  /// Whether there is a sink. Asked per request: testing the optional existential itself
+  /// copied and destroyed it (a retain, a release and a `memcpy` each time).
+  private(set) var enabled: Bool
   var bytes = ByteWriter(capacity: 0)
   var lines = 0
+  var clock = RFC3339Cache()
 
-  init(sink: (any AccessLogSink)?) { self.sink = sink }
+  init(sink: (any AccessLogSink)?) {
+    self.sink = sink
+    self.enabled = sink != nil
+  }
 
   mutating func append(_ record: AccessLogRecord) {
-    guard sink != nil else { return }
-    record.appendJSON(to: &bytes)
+    guard enabled else { return }
+    record.appendJSON(to: &bytes, clock: &clock)
     lines += 1
     if bytes.count >= 64 * 1024 { flush() }
   }

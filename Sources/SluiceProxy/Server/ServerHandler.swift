@@ -1056,7 +1056,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     } else {
       exchange.listener.unrouted.record(status: status)
     }
-    guard loop.accessLog.sink != nil else { return }
+    guard loop.accessLog.enabled else { return }
     var record = AccessLogRecord()
     // The request's start in wall time, read only when a line is written.
     record.timeMilliseconds = WallClock.nowMilliseconds() - Int64(micros / 1000)
