@@ -37,15 +37,25 @@ public struct ByteWriter: ~Copyable {
     // Most appends are a few bytes (a JSON key, a header name): two overlapping word copies
     // instead of a call into `memcpy` (the features config's largest single cost after the
     // access log's own formatting, bench/RESULTS.md).
-    if n <= 16 {
-      if n >= 8 {
+    if n <= 32 {
+      if n > 16 {
+        // 17-32 bytes (the longer JSON keys, a request id): the first and last 16, overlapping.
+        target.storeBytes(of: source.loadUnaligned(as: UInt64.self), as: UInt64.self)
+        (target + 8).storeBytes(of: (source + 8).loadUnaligned(as: UInt64.self), as: UInt64.self)
+        (target + (n - 16)).storeBytes(of: (source + (n - 16)).loadUnaligned(as: UInt64.self), as: UInt64.self)
+        (target + (n - 8)).storeBytes(of: (source + (n - 8)).loadUnaligned(as: UInt64.self), as: UInt64.self)
+      } else if n >= 8 {
         target.storeBytes(of: source.loadUnaligned(as: UInt64.self), as: UInt64.self)
         (target + (n - 8)).storeBytes(of: (source + (n - 8)).loadUnaligned(as: UInt64.self), as: UInt64.self)
       } else if n >= 4 {
         target.storeBytes(of: source.loadUnaligned(as: UInt32.self), as: UInt32.self)
         (target + (n - 4)).storeBytes(of: (source + (n - 4)).loadUnaligned(as: UInt32.self), as: UInt32.self)
+      } else if n >= 2 {
+        // (a byte loop here was turned back into a `memcpy` call by the optimizer)
+        target.storeBytes(of: source.loadUnaligned(as: UInt16.self), as: UInt16.self)
+        (target + (n - 2)).storeBytes(of: (source + (n - 2)).loadUnaligned(as: UInt16.self), as: UInt16.self)
       } else {
-        for i in 0..<n { target.storeBytes(of: source.load(fromByteOffset: i, as: UInt8.self), toByteOffset: i, as: UInt8.self) }
+        target.storeBytes(of: source.load(as: UInt8.self), as: UInt8.self)
       }
     } else {
       target.copyMemory(from: source, byteCount: n)

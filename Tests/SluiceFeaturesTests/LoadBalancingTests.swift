@@ -147,4 +147,48 @@ final class MetricsAndLogTests: XCTestCase {
     record.requestID = RequestID(incoming: "a\"b")
     XCTAssertTrue(record.jsonLine.contains("\"request_id\":\"a\\\"b\""))
   }
+
+  /// Pre-quoted names (`JSONString`) write the same text as quoting per line, escapes included,
+  /// and the common methods come from shared literals.
+  func testPreQuotedFieldsMatchQuoting() {
+    for text in ["", "users", "r\"q", "back\\slash", "tab\there", "\u{1}", "caf\u{e9}", "127.0.0.1:8080"] {
+      XCTAssertEqual(JSONString(text).description, JSON.quoted(text), text.debugDescription)
+      var record = AccessLogRecord()
+      record.route = JSONString(text)
+      record.backend = JSONString(text)
+      record.endpoint = JSONString(text)
+      record.clientIP = JSONString(text)
+      let line = record.jsonLine
+      let q = JSON.quoted(text)
+      XCTAssertTrue(line.contains("\"client_ip\":\(q),"), line)
+      XCTAssertTrue(line.contains("\"route\":\(q),\"backend\":\(q),\"endpoint\":\(q),"), line)
+    }
+    for method in ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "PURGE", "M\"X"] {
+      XCTAssertEqual(JSONString.method(method).description, JSON.quoted(method))
+    }
+    var record = AccessLogRecord()
+    XCTAssertTrue(record.jsonLine.contains("\"protocol\":\"HTTP/1.1\""))
+    record.protocol = .http10
+    XCTAssertTrue(record.jsonLine.contains("\"protocol\":\"HTTP/1.0\""))
+  }
+
+  /// What a route's header edits touch, worked out at compile time, agrees with asking the
+  /// mutation itself; name lengths never rule out a name the edits do name.
+  func testHeaderEditIndex() {
+    let mutation = HeaderMutation(
+      set: [HeaderPair(name: "x-forwarded-for", value: "1"), HeaderPair(name: "x-gateway", value: "s")],
+      remove: ["host", "x-correlation-id", String(repeating: "l", count: 80)])
+    let index = HeaderEditIndex(mutation, requestIDHeader: "x-correlation-id")
+    XCTAssertEqual(index.identity, [.host, .xForwardedFor, .requestID])
+    for name in ["host", "x-forwarded-for", "x-gateway", "x-correlation-id", String(repeating: "l", count: 80)] {
+      XCTAssertTrue(index.mayName(length: name.utf8.count), name)
+    }
+    XCTAssertFalse(index.mayName(length: 6))  // "accept"
+    XCTAssertFalse(index.mayName(length: 10))  // "user-agent"
+    let empty = HeaderEditIndex(HeaderMutation(), requestIDHeader: "x-request-id")
+    XCTAssertEqual(empty.identity, [])
+    for length in 0..<100 { XCTAssertFalse(empty.mayName(length: length)) }
+    let proto = HeaderEditIndex(HeaderMutation(remove: ["x-forwarded-proto", "x-forwarded-host"]), requestIDHeader: "x-request-id")
+    XCTAssertEqual(proto.identity, [.xForwardedProto, .xForwardedHost])
+  }
 }

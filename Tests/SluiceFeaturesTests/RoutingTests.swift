@@ -33,17 +33,53 @@ final class RoutingTests: XCTestCase {
     // Each route alone, and routers over shifting windows of the list (first match wins).
     for start in 0..<matches.count {
       let window = Array(matches[start...].prefix(7))
-      let router = Router(window.enumerated().map { Router<Int>.Entry(name: "r\($0.offset)", match: $0.element, payload: $0.offset) })
-      for path in requestPaths {
-        for method in requestMethods {
-          for host in ["api.example.com", "b.example.com"] {
-            for headers in [[], [("x-v", "2")]] {
-              let request = req(method, host, path: path, headers)
-              let expected = window.firstIndex { $0.matches(request) }
-              XCTAssertEqual(router.route(request)?.payload, expected, "\(method) \(host) \(path) \(headers) from \(start)")
+      let entries = window.enumerated().map { Router<Int>.Entry(name: "r\($0.offset)", match: $0.element, payload: $0.offset) }
+      // the plain scan, and the bit-set filter forced on for this small table
+      for router in [Router(entries, filterFrom: 100), Router(entries, filterFrom: 1)] {
+        for path in requestPaths {
+          for method in requestMethods {
+            for host in ["api.example.com", "b.example.com"] {
+              for headers in [[], [("x-v", "2")]] {
+                let request = req(method, host, path: path, headers)
+                let expected = window.firstIndex { $0.matches(request) }
+                XCTAssertEqual(router.route(request)?.payload, expected, "\(method) \(host) \(path) \(headers) from \(start)")
+              }
             }
           }
         }
+      }
+    }
+  }
+
+  /// The bit-set filter over large tables (several 64-route blocks, prefixes and exact paths
+  /// longer than the filtered bytes and than 64 bytes, methods): the same route as the rules.
+  func testFilteredScanAgreesOnLargeTables() {
+    var rng = FastRandom(seed: 11)
+    func pick<T>(_ items: [T]) -> T { items[Int(rng.next() % UInt64(items.count))] }
+    func randomPath(_ maxSegments: Int) -> String {
+      let segments = Int(rng.next() % UInt64(maxSegments + 1))
+      if segments == 0 { return "/" }
+      return (0..<segments).map { _ in "/" + pick(["a", "ab", "b", "svc1", "svc12", "x", String(repeating: "l", count: 70)]) }.joined()
+    }
+    for round in 0..<40 {
+      let count = pick([9, 63, 64, 65, 130, 200])
+      var matches: [RouteMatch] = []
+      for _ in 0..<count {
+        let path = randomPath(3)
+        let kind = rng.next() % 10
+        let methods: Set<String>? = pick([nil, ["GET"], ["POST"], ["GET", "HEAD"], ["PURGE"]])
+        switch kind {
+        case 0: matches.append(RouteMatch(path: nil, methods: methods))
+        case 1, 2, 3: matches.append(RouteMatch(path: .exact(path), methods: methods))
+        default: matches.append(RouteMatch(path: .prefix(rng.next() % 4 == 0 ? path + "/" : path), methods: methods))
+        }
+      }
+      let entries = matches.enumerated().map { Router<Int>.Entry(name: "r\($0.offset)", match: $0.element, payload: $0.offset) }
+      let router = Router(entries, filterFrom: 1)
+      for _ in 0..<300 {
+        let request = req(pick(["GET", "POST", "HEAD", "PURGE", "BREW"]), path: randomPath(4))
+        let expected = matches.firstIndex { $0.matches(request) }
+        XCTAssertEqual(router.route(request)?.payload, expected, "round \(round): \(request.method) \(request.path)")
       }
     }
   }
@@ -159,5 +195,20 @@ final class RoutingTests: XCTestCase {
         XCTAssertFalse(regex.matches("/users/x\(i)"))
       }
     }
+  }
+
+  /// The router matches a regex on the path's bytes in place (their range is given to glibc):
+  /// bytes past the path, and a missing NUL, change nothing; `$` holds at the path's end.
+  func testRegexOnBytesWithoutTerminator() throws {
+    let regex = try PathRegex("^/a/[0-9]+$")
+    let buffer = Array("/a/12x/a/7".utf8)
+    buffer.withUnsafeBufferPointer { all in
+      XCTAssertTrue(regex.matches(bytes: UnsafeBufferPointer(rebasing: all[0..<5])))  // "/a/12"
+      XCTAssertFalse(regex.matches(bytes: UnsafeBufferPointer(rebasing: all[0..<6])))  // "/a/12x"
+      XCTAssertFalse(regex.matches(bytes: UnsafeBufferPointer(rebasing: all[0..<3])))  // "/a/"
+      XCTAssertTrue(regex.matches(bytes: UnsafeBufferPointer(rebasing: all[6..<10])))  // "/a/7": `^` at its start
+    }
+    XCTAssertTrue(try PathRegex("^$").matches(bytes: UnsafeBufferPointer(start: nil, count: 0)))
+    XCTAssertTrue(regex.matches("/a/7"))
   }
 }

@@ -119,6 +119,32 @@ def test_rewrite_and_header_edits(gateway, upstream):
     assert up.last.target == "/users/7"  # POST is not in the users route: falls to main
 
 
+def test_header_edits_replace_identity_headers(gateway, upstream):
+    # A route's edits that name the gateway's own headers win over the gateway's values
+    # (worked out once per config: HeaderEditIndex), and received copies of edited names go.
+    up = upstream()
+    routes = """      - name: edits
+        match: { path_prefix: /edits }
+        request_headers:
+          set: { x-forwarded-for: 198.51.100.1, x-request-id: fixed, X-Long-Custom-Header-Name: v }
+          remove: [x-forwarded-proto, x-forwarded-host, user-agent]
+        backend: svc
+"""
+    gw = gateway(simple_config(up.address, routes_extra=routes))
+    requests.get(gw.url("/edits"), headers={"X-Forwarded-For": "203.0.113.9", "X-LONG-CUSTOM-HEADER-NAME": "old",
+                                            "User-Agent": "ua", "Accept": "a/b"})
+    h = up.last
+    assert h.header("x-forwarded-for") == "198.51.100.1" and h.header("x-request-id") == "fixed"
+    assert h.header("x-long-custom-header-name") == "v" and h.header("user-agent") is None
+    assert h.header("x-forwarded-proto") is None and h.header("x-forwarded-host") is None
+    assert h.header("accept") == "a/b" and h.header("host") is not None
+    assert [n.lower() for n, _ in h.headers].count("x-forwarded-for") == 1
+    assert [n.lower() for n, _ in h.headers].count("x-long-custom-header-name") == 1
+    requests.get(gw.url("/other"), headers={"User-Agent": "ua"})  # the main route: no edits
+    assert up.last.header("x-forwarded-proto") == "http" and up.last.header("user-agent") == "ua"
+    assert up.last.header("x-forwarded-for") == "127.0.0.1"
+
+
 def test_routing_precedence_host_headers_regex(gateway, upstream):
     a, b, c, d = upstream(lambda r: (200, [], b"a")), upstream(lambda r: (200, [], b"b")), upstream(
         lambda r: (200, [], b"c")), upstream(lambda r: (200, [], b"d"))

@@ -92,15 +92,26 @@ public final class ListenerRuntime: Sendable {
 /// A route with everything the data plane needs resolved: targets, header edits, handles.
 public final class RouteRuntime: Sendable {
   public let name: String
+  /// `name` as a JSON literal, for the access log.
+  public let jsonName: JSONString
   public let config: RouteConfig
+  /// What `config.requestHeaders` and `config.responseHeaders` touch.
+  public let requestEdits: HeaderEditIndex
+  public let responseEdits: HeaderEditIndex
   public let target: RouteTarget
   /// For direct responses (backend label "").
   public let directCounters: StatusCounters
   public let directDuration: Histogram
 
-  init(name: String, config: RouteConfig, target: RouteTarget, directCounters: StatusCounters, directDuration: Histogram) {
+  init(
+    name: String, config: RouteConfig, requestIDHeader: String, target: RouteTarget, directCounters: StatusCounters,
+    directDuration: Histogram
+  ) {
     self.name = name
+    self.jsonName = JSONString(name)
     self.config = config
+    self.requestEdits = HeaderEditIndex(config.requestHeaders, requestIDHeader: requestIDHeader)
+    self.responseEdits = HeaderEditIndex(config.responseHeaders, requestIDHeader: requestIDHeader)
     self.target = target
     self.directCounters = directCounters
     self.directDuration = directDuration
@@ -128,6 +139,8 @@ public final class BackendTarget: Sendable {
 
 public final class BackendRuntime: Sendable {
   public let name: String
+  /// `name` as a JSON literal, for the access log.
+  public let jsonName: JSONString
   public let config: BackendConfig
   public let endpoints: [EndpointRuntime]
   public let picker: EndpointPicker
@@ -141,6 +154,7 @@ public final class BackendRuntime: Sendable {
     upstreamDuration: Histogram, connectFailures: Counter, activeConnections: Gauge, idleConnections: Gauge
   ) {
     self.name = name
+    self.jsonName = JSONString(name)
     self.config = config
     self.endpoints = endpoints
     self.picker = picker
@@ -155,11 +169,14 @@ public final class EndpointRuntime: Sendable {
   public let address: HostPort
   /// `host:port`, the pool key: pools are shared by every backend that names the endpoint.
   public let key: String
+  /// `key` as a JSON literal, for the access log.
+  public let jsonKey: JSONString
   public let stats: EndpointStats
 
   init(address: HostPort, stats: EndpointStats) {
     self.address = address
     self.key = address.description
+    self.jsonKey = JSONString(key)
     self.stats = stats
   }
 }
@@ -220,7 +237,7 @@ public enum Compiler {
           t = .direct(d)
         }
         let runtime = RouteRuntime(
-          name: r.name, config: r, target: t,
+          name: r.name, config: r, requestIDHeader: config.observability.requestIDHeader, target: t,
           directCounters: metrics.statusCounters(
             "sluice_http_requests_total", help: "Requests answered, by listener, route, backend and status.",
             labels: [("listener", l.name), ("route", r.name), ("backend", "")]),

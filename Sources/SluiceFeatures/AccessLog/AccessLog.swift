@@ -6,15 +6,16 @@ import SluiceCore
 public struct AccessLogRecord: Sendable {
   public var timeMilliseconds: Int64 = 0
   public var requestID = RequestID(incoming: "")
-  public var clientIP: String = ""
-  public var method: String = ""
+  // Fields that repeat across lines are pre-quoted `JSONString`s (see there why).
+  public var clientIP: JSONString = .empty
+  public var method: JSONString = .empty
   public var host: String = ""
   public var path: String = ""
-  public var `protocol`: String = "HTTP/1.1"
+  public var `protocol`: JSONString = .http11
   public var status: Int = 0
-  public var route: String?
-  public var backend: String?
-  public var endpoint: String?
+  public var route: JSONString?
+  public var backend: JSONString?
+  public var endpoint: JSONString?
   public var upstreamStatus: Int?
   public var bytesIn: Int = 0
   public var bytesOut: Int = 0
@@ -45,15 +46,15 @@ public struct AccessLogRecord: Sendable {
       out.append(UInt8(ascii: "\""))
     }
     out.append(",\"client_ip\":" as StaticString)
-    ByteText.appendQuoted(clientIP, to: &out)
+    ByteText.append(clientIP, to: &out)
     out.append(",\"method\":" as StaticString)
-    ByteText.appendQuoted(method, to: &out)
+    ByteText.append(method, to: &out)
     out.append(",\"host\":" as StaticString)
     ByteText.appendQuoted(host, to: &out)
     out.append(",\"path\":" as StaticString)
     ByteText.appendQuoted(path, to: &out)
     out.append(",\"protocol\":" as StaticString)
-    ByteText.appendQuoted(`protocol`, to: &out)
+    ByteText.append(`protocol`, to: &out)
     out.append(",\"status\":" as StaticString)
     ByteText.append(status, to: &out)
     out.append(",\"route\":" as StaticString)
@@ -86,6 +87,10 @@ public struct AccessLogRecord: Sendable {
     var bytes = ByteWriter()
     appendJSON(to: &bytes)
     return bytes.string
+  }
+
+  @inline(__always) static func optional(_ value: JSONString?, _ out: inout ByteWriter) {
+    if let value { ByteText.append(value, to: &out) } else { out.append("null" as StaticString) }
   }
 
   static func optional(_ value: String?, _ out: inout ByteWriter) {

@@ -148,9 +148,15 @@ public final class PathRegex: @unchecked Sendable {
   }
 
   public func matches(_ path: String) -> Bool {
+    var path = path
+    return path.withUTF8 { matches(bytes: $0) }
+  }
+
+  /// The path's bytes need not end in NUL: glibc is given their range (`REG_STARTEND`).
+  public func matches(bytes: UnsafeBufferPointer<UInt8>) -> Bool {
     let slot = ThreadSlot.current
     guard slot < Self.slotCount else {
-      return overflowLock.withLock { path.withCString { regexec(overflow, $0, 0, nil, 0) == 0 } }
+      return overflowLock.withLock { Self.exec(overflow, bytes) }
     }
     let compiled: UnsafeMutablePointer<regex_t>
     if let existing = slots[slot] {
@@ -163,7 +169,19 @@ public final class PathRegex: @unchecked Sendable {
       }
       slots[slot] = compiled
     }
-    return path.withCString { regexec(compiled, $0, 0, nil, 0) == 0 }
+    return Self.exec(compiled, bytes)
+  }
+
+  static func exec(_ compiled: UnsafeMutablePointer<regex_t>, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+    #if canImport(Glibc)
+      var range = regmatch_t(rm_so: 0, rm_eo: regoff_t(bytes.count))
+      guard let base = bytes.baseAddress else { return regexec(compiled, "", 0, nil, 0) == 0 }
+      return base.withMemoryRebound(to: CChar.self, capacity: bytes.count) {
+        regexec(compiled, $0, 1, &range, REG_STARTEND) == 0
+      }
+    #else
+      return String(decoding: bytes, as: UTF8.self).withCString { regexec(compiled, $0, 0, nil, 0) == 0 }
+    #endif
   }
 
   /// `\d` → `[0-9]`, `\w` → `[A-Za-z0-9_]`, `\s` → `[[:space:]]` (and negations); other

@@ -34,6 +34,8 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
   var listenerGraph: RuntimeGraph?
   let limits: ListenerLimits
   let peerIP: String
+  /// `peerIP` as a JSON literal for the access log, made on the first logged request.
+  lazy var peerIPJSON = JSONString(peerIP)
   let peerBytes: [UInt8]
   var context: ChannelHandlerContext?
   /// The channel's allocator and writability, kept here: reading them through
@@ -335,11 +337,10 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     if !exchange.hasBody { exchange.requestEnded = true }
 
     let request = RouteRequest(method: head.method, host: exchange.host, path: exchange.path, headers: head.fields)
-    guard let entry = listener.router.route(request) else {
+    guard let route = listener.router.payload(request) else {
       respondError(.noRoute, exchange)
       return
     }
-    let route = entry.payload
     exchange.route = route
     let target: BackendTarget
     switch route.target {
@@ -473,6 +474,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     let idHeader = exchange.graph.requestIDHeader
     let propagateTracing = exchange.graph.propagateTracing
     let mutation = route.config.requestHeaders
+    let edits = route.requestEdits
     let rewrite = route.config.rewrite
     ByteText.append(head.method, to: &buffer)
     buffer.append(" ")
@@ -527,20 +529,20 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
         default:
           if HTTP1Bytes.equalsLower(raw, ns, nl, idHeader) { continue }
         }
-        if !mutation.isEmpty && Self.mutationNames(mutation, raw, ns, nl) { continue }
+        if edits.mayName(length: nl) && Self.mutationNames(mutation, raw, ns, nl) { continue }
         copier.keep(field, raw: raw, to: &buffer)
       }
       copier.flush(raw: raw, to: &buffer)
     }
     // The gateway's identity headers, unless the route's edits remove or set them.
-    let edits = !mutation.isEmpty
+    let replaced = edits.identity
     let originalHost = head.host
-    if !edits || !mutation.names("host") {
+    if !replaced.contains(.host) {
       buffer.append("host: ")
       ByteText.append(rewrite?.host ?? originalHost, to: &buffer)
       buffer.append("\r\n")
     }
-    if !edits || !mutation.names("x-forwarded-for") {
+    if !replaced.contains(.xForwardedFor) {
       buffer.append("x-forwarded-for: ")
       if !incomingXFF.isEmpty {
         ByteText.append(incomingXFF, to: &buffer)
@@ -549,15 +551,15 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
       ByteText.append(peerIP, to: &buffer)
       buffer.append("\r\n")
     }
-    if !sawProto && (!edits || !mutation.names("x-forwarded-proto")) {
+    if !sawProto && !replaced.contains(.xForwardedProto) {
       buffer.append("x-forwarded-proto: http\r\n")
     }
-    if !sawForwardedHost && !originalHost.isEmpty && (!edits || !mutation.names("x-forwarded-host")) {
+    if !sawForwardedHost && !originalHost.isEmpty && !replaced.contains(.xForwardedHost) {
       buffer.append("x-forwarded-host: ")
       ByteText.append(originalHost, to: &buffer)
       buffer.append("\r\n")
     }
-    if !edits || !mutation.names(idHeader) {
+    if !replaced.contains(.requestID) {
       ResponseWriter.writeHeader(&buffer, idHeader, exchange.requestID)
     }
     for pair in mutation.sets { ResponseWriter.writeHeader(&buffer, pair.name, pair.value) }
@@ -1012,7 +1014,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     var record = AccessLogRecord()
     record.timeMilliseconds = WallClock.nowMilliseconds()
     record.requestID = requestID
-    record.clientIP = peerIP
+    record.clientIP = peerIPJSON
     record.status = error.status
     record.error = error.code
     record.bytesOut = buffer.readableBytes
@@ -1061,15 +1063,15 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     // The request's start in wall time, read only when a line is written.
     record.timeMilliseconds = WallClock.nowMilliseconds() - Int64(micros / 1000)
     record.requestID = exchange.requestID
-    record.clientIP = exchange.clientIP
-    record.method = exchange.head.method
+    record.clientIP = exchange.clientIP == peerIP ? peerIPJSON : JSONString(exchange.clientIP)
+    record.method = JSONString.method(exchange.head.method)
     record.host = exchange.host
     record.path = exchange.path.isEmpty ? String(exchange.head.target.prefix(256)) : exchange.path
-    record.protocol = exchange.head.versionMinor == 0 ? "HTTP/1.0" : "HTTP/1.1"
+    record.protocol = exchange.head.versionMinor == 0 ? .http10 : .http11
     record.status = status
-    record.route = exchange.route?.name
-    record.backend = exchange.target?.backend.name
-    record.endpoint = exchange.endpoint?.key
+    record.route = exchange.route?.jsonName
+    record.backend = exchange.target?.backend.jsonName
+    record.endpoint = exchange.endpoint?.jsonKey
     record.upstreamStatus = exchange.upstreamStatus
     record.bytesIn = exchange.bodyReceived
     record.bytesOut = exchange.bytesOut
