@@ -136,6 +136,53 @@ final class HTTP1ParserTests: XCTestCase {
     }
   }
 
+  /// The eight-bytes-at-a-time name check: every byte value in every position, among
+  /// neighbours of each kind (name bytes, obs-text, `:`), flags exactly the bytes that are not
+  /// letters, digits or `-`.
+  func testWordNameCheckIsExact() {
+    let nameChars = Set("-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
+    for filler: UInt8 in [0x61, 0x5A, 0x2D, 0x39, 0xFF, 0x80, 0x3A] {
+      for position in 0..<8 {
+        for byte in UInt8.min...UInt8.max {
+          var bytes = [UInt8](repeating: filler, count: 8)
+          bytes[position] = byte
+          let word = UInt64(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+          let mask = HTTP1Bytes.nonNameCharMask(word)
+          for i in 0..<8 {
+            XCTAssertEqual((mask >> UInt64(i * 8 + 7)) & 1 == 1, !nameChars.contains(bytes[i]), "byte \(bytes[i]) at \(i)")
+          }
+        }
+      }
+    }
+  }
+
+  /// Header names of every length around the word size, with every byte value at every
+  /// position: accepted exactly when every byte is a token byte, and the name ends at `:`.
+  func testHeaderNamesAtEveryLengthAndPosition() {
+    let tchar = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
+    for length in [1, 2, 7, 8, 9, 15, 16, 17, 23] {
+      for position in 0..<length {
+        for byte in UInt8.min...UInt8.max where byte != 0x0D && byte != 0x0A {
+          var name = Array("x-abcdefghij_klmnop.qrstuvw".utf8.prefix(length))
+          name[position] = byte
+          let raw = ByteBuffer(bytes: Array("GET / HTTP/1.1\r\n".utf8) + name + Array(": v\r\nHost: a\r\n\r\n".utf8))
+          let result = HeadParser.parseRequest(raw, maxHeaders: 10, maxURIBytes: 100)
+          // The name ends at the first non-token byte: a valid head when that is the `:`
+          // (an earlier `:` makes a shorter name, the rest going into the value).
+          let end = name.firstIndex { !tchar.contains($0) } ?? length
+          let valid = end > 0 && (end == length || name[end] == UInt8(ascii: ":"))
+          switch result {
+          case .success(let head):
+            XCTAssertTrue(valid, "byte \(byte) at \(position) of \(length) accepted")
+            XCTAssertEqual(head.fields.fields.first.map { Int($0.nameLength) }, end)
+          case .failure:
+            XCTAssertFalse(valid, "byte \(byte) at \(position) of \(length) rejected")
+          }
+        }
+      }
+    }
+  }
+
   func testWordControlCheckFindsTheFirstOfTwo() {
     let bad: [UInt8] = [0x00, 0x09, 0x0D, 0x1F, 0x7F, 0x01]
     for first in 0..<8 {

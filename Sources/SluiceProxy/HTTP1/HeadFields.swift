@@ -147,6 +147,23 @@ enum HTTP1Bytes {
     return below20 | isDEL
   }
 
+  /// A mask with the high bit set in each byte of `word` (little-endian) that is not an ASCII
+  /// letter, digit or `-`: the bytes nearly every header name is made of, checked eight at a
+  /// time (one at a time, names were most of the parser's work). Exact for every byte: the
+  /// sums run on 7-bit values, so no carry crosses into the next byte; bytes ≥ 0x80 are flagged.
+  @inline(__always) static func nonNameCharMask(_ word: UInt64) -> UInt64 {
+    let ones: UInt64 = 0x0101_0101_0101_0101
+    let highs: UInt64 = 0x8080_8080_8080_8080
+    let x = word & ~highs
+    let folded = x | (ones &* 0x20)  // A-Z onto a-z (and nothing else into a-z)
+    // `v + (0x80 - lo)` has its high bit set exactly when v ≥ lo
+    let letter = (folded &+ ones &* (0x80 - 0x61)) & ~(folded &+ ones &* (0x80 - 0x7B))
+    let digit = (x &+ ones &* (0x80 - 0x30)) & ~(x &+ ones &* (0x80 - 0x3A))
+    let d = x ^ (ones &* 0x2D)
+    let dash = ~(d &+ ones &* 0x7F)  // high bit set exactly when d == 0
+    return (~(letter | digit | dash) | word) & highs
+  }
+
   @inline(__always) static func lower(_ byte: UInt8) -> UInt8 {
     (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z")) ? byte | 0x20 : byte
   }

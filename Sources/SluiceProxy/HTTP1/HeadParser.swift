@@ -301,7 +301,25 @@ enum HeadParser {
     }
     if p[j] == 0x20 || p[j] == 0x09 { return .invalid("obsolete line folding") }
     let nameStart = j
-    while j < n && HTTP1Bytes.isTokenByte(p[j]) { j += 1 }
+    // Eight name bytes at a time while they are letters, digits or `-`; any other token byte
+    // (`_`, `.`, …) is stepped over singly, and the first non-token byte ends the name.
+    while true {
+      if j + 8 <= n {
+        let mask = HTTP1Bytes.nonNameCharMask(UInt64(littleEndian: UnsafeRawPointer(p + j).loadUnaligned(as: UInt64.self)))
+        if mask == 0 {
+          j += 8
+          continue
+        }
+        j += mask.trailingZeroBitCount &>> 3
+        if HTTP1Bytes.isTokenByte(p[j]) {
+          j += 1
+          continue
+        }
+        break
+      }
+      while j < n && HTTP1Bytes.isTokenByte(p[j]) { j += 1 }
+      break
+    }
     guard j < n, p[j] == UInt8(ascii: ":"), j > nameStart else { return .invalid("invalid header name") }
     let nameLength = j - nameStart
     j += 1
