@@ -121,16 +121,23 @@ final class HTTP1ParserTests: XCTestCase {
   /// harmless neighbours of both kinds (plain text and obs-text, which must not borrow), and
   /// the first flag is where the bad byte is. Then pairs: two bad bytes, the lower one found.
   func testWordControlCheckIsExact() {
-    for filler: UInt8 in [0x41, 0xFF, 0x80, 0x20] {
+    forEachWord(fillers: [0x41, 0xFF, 0x80, 0x20]) { word, _, position, byte in
+      let mask = HTTP1Bytes.controlOrDELMask(word)
+      let bad = byte < 0x20 || byte == 0x7F
+      XCTAssertEqual(mask != 0, bad, "byte \(byte) at \(position)")
+      if bad { XCTAssertEqual(mask.trailingZeroBitCount / 8, position, "first flag of byte \(byte)") }
+    }
+  }
+
+  /// Calls `body` with every 8-byte word made of one filler byte with any byte value at any
+  /// position (the word little-endian, its bytes, the position, the byte).
+  func forEachWord(fillers: [UInt8], _ body: (UInt64, [UInt8], Int, UInt8) -> Void) {
+    for filler in fillers {
       for position in 0..<8 {
         for byte in UInt8.min...UInt8.max {
           var bytes = [UInt8](repeating: filler, count: 8)
           bytes[position] = byte
-          let word = UInt64(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
-          let mask = HTTP1Bytes.controlOrDELMask(word)
-          let bad = byte < 0x20 || byte == 0x7F
-          XCTAssertEqual(mask != 0, bad, "byte \(byte) at \(position)")
-          if bad { XCTAssertEqual(mask.trailingZeroBitCount / 8, position, "first flag of byte \(byte)") }
+          body(UInt64(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }), bytes, position, byte)
         }
       }
     }
@@ -141,17 +148,10 @@ final class HTTP1ParserTests: XCTestCase {
   /// letters, digits or `-`.
   func testWordNameCheckIsExact() {
     let nameChars = Set("-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
-    for filler: UInt8 in [0x61, 0x5A, 0x2D, 0x39, 0xFF, 0x80, 0x3A] {
-      for position in 0..<8 {
-        for byte in UInt8.min...UInt8.max {
-          var bytes = [UInt8](repeating: filler, count: 8)
-          bytes[position] = byte
-          let word = UInt64(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
-          let mask = HTTP1Bytes.nonNameCharMask(word)
-          for i in 0..<8 {
-            XCTAssertEqual((mask >> UInt64(i * 8 + 7)) & 1 == 1, !nameChars.contains(bytes[i]), "byte \(bytes[i]) at \(i)")
-          }
-        }
+    forEachWord(fillers: [0x61, 0x5A, 0x2D, 0x39, 0xFF, 0x80, 0x3A]) { word, bytes, _, _ in
+      let mask = HTTP1Bytes.nonNameCharMask(word)
+      for i in 0..<8 {
+        XCTAssertEqual((mask >> UInt64(i * 8 + 7)) & 1 == 1, !nameChars.contains(bytes[i]), "byte \(bytes[i]) at \(i)")
       }
     }
   }

@@ -264,6 +264,10 @@ final class UpstreamPool {
   private var lastKey = ""
   private var lastList: IdleList?
   var addresses: [String: SocketAddress] = [:]
+  /// One bootstrap per connect timeout, reused for every connection: building one per
+  /// connection (the object and its option storage) was part of what a new upstream connection
+  /// costs in user space, which bursts pay many times over (bench/RESULTS.md).
+  var bootstraps: [Int64: ClientBootstrap] = [:]
   static let maxIdlePerEndpoint = 512
 
   init(eventLoop: any EventLoop) { self.eventLoop = eventLoop }
@@ -352,9 +356,15 @@ final class UpstreamPool {
     endpoint: EndpointRuntime, backendName: String, timeout: TimeAmount
   ) -> EventLoopFuture<UpstreamConnection> {
     let key = endpoint.key
-    let bootstrap = ClientBootstrap(group: eventLoop)
-      .connectTimeout(timeout)
-      .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+    let bootstrap: ClientBootstrap
+    if let existing = bootstraps[timeout.nanoseconds] {
+      bootstrap = existing
+    } else {
+      bootstrap = ClientBootstrap(group: eventLoop)
+        .connectTimeout(timeout)
+        .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+      bootstraps[timeout.nanoseconds] = bootstrap
+    }
     let connected: EventLoopFuture<any Channel>
     if let address = addresses[key] {
       connected = bootstrap.connect(to: address)
