@@ -101,7 +101,7 @@ def test_trusted_proxy_forwarded_for(gateway, upstream):
 
 
 def test_rewrite_and_header_edits(gateway, upstream):
-    up = upstream()
+    up = upstream(lambda r: (200, [("Server", "up/1"), ("X-Frame-Options", "SAMEORIGIN"), ("X-Keep", "1")], b"ok"))
     routes = """      - name: users
         match: { path_prefix: /users, methods: [GET] }
         rewrite: { strip_prefix: /users, add_prefix: /v1/people, host: users.internal }
@@ -114,9 +114,11 @@ def test_rewrite_and_header_edits(gateway, upstream):
     assert up.last.target == "/v1/people/7?full=1"
     assert up.last.header("host") == "users.internal"
     assert up.last.header("x-gateway") == "sluice" and up.last.header("x-debug") is None
-    assert r.headers["x-frame-options"] == "DENY"
-    requests.post(gw.url("/users/7"))
+    assert r.headers["x-frame-options"] == "DENY"  # the upstream's value replaced, not joined
+    assert "server" not in r.headers and r.headers["x-keep"] == "1"
+    r = requests.post(gw.url("/users/7"))
     assert up.last.target == "/users/7"  # POST is not in the users route: falls to main
+    assert r.headers["server"] == "up/1" and r.headers["x-frame-options"] == "SAMEORIGIN"
 
 
 def test_header_edits_replace_identity_headers(gateway, upstream):

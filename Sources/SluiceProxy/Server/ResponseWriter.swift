@@ -9,25 +9,22 @@ import SluiceCore
 /// only when the length is unknown, and never emit framing the client did not ask for.
 enum ResponseWriter {
 
+  /// Error and direct responses (not the proxied path): written like the proxied heads, through
+  /// a `ByteWriter`, so there is one header writer.
   static func head(
     status: HTTPResponseStatus, headers: HTTPHeaders, allocator: ByteBufferAllocator
   ) -> ByteBuffer {
-    var buffer = allocator.buffer(capacity: 256)
-    buffer.writeStaticString("HTTP/1.1 ")
-    buffer.writeString(String(status.code))
-    buffer.writeStaticString(" ")
-    buffer.writeString(status.reasonPhrase)
-    buffer.writeStaticString("\r\n")
-    for (name, value) in headers { writeHeader(&buffer, name, value) }
-    buffer.writeStaticString("\r\n")
+    var out = ByteWriter(capacity: 256)
+    out.append("HTTP/1.1 ")
+    ByteText.append(Int(status.code), to: &out)
+    out.append(" ")
+    ByteText.append(status.reasonPhrase, to: &out)
+    out.append("\r\n")
+    for (name, value) in headers { writeHeader(&out, name, value) }
+    out.append("\r\n")
+    var buffer = allocator.buffer(capacity: out.count)
+    out.withBytes { _ = buffer.writeBytes($0) }
     return buffer
-  }
-
-  @inline(__always) static func writeHeader(_ buffer: inout ByteBuffer, _ name: String, _ value: String) {
-    buffer.writeString(name)
-    buffer.writeStaticString(": ")
-    buffer.writeString(value)
-    buffer.writeStaticString("\r\n")
   }
 
   @inline(__always) static func writeHeader(_ out: inout ByteWriter, _ name: String, _ value: String) {

@@ -728,9 +728,8 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     exchange.status = code
     exchange.responseStarted = true
     exchange.noResponseBody = exchange.isHEAD || code == 204 || code == 304
-    let mutation = exchange.route?.config.responseHeaders ?? HeaderMutation()
     loop.headBytes.removeAll()
-    writeResponseHead(head, exchange, mutation: mutation, into: &loop.headBytes)
+    writeResponseHead(head, exchange, into: &loop.headBytes)
     // Spare room: a small body is copied in behind the head (`staged`).
     let buffer = ResponseWriter.buffer(loop.headBytes, spare: 256, recycler: &loop.recycler, allocator: allocator)
     exchange.bytesOut += buffer.readableBytes
@@ -739,8 +738,10 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     clientUnflushed = true
   }
 
-  func writeResponseHead(_ head: ResponseHead, _ exchange: Exchange, mutation: HeaderMutation, into buffer: inout ByteWriter) {
+  func writeResponseHead(_ head: ResponseHead, _ exchange: Exchange, into buffer: inout ByteWriter) {
     let code = head.status
+    let mutation = exchange.route?.config.responseHeaders ?? HeaderMutation()
+    let edits = exchange.route?.responseEdits
     let connectionTokens = head.connectionNamesHeaders ? head.fields.connectionTokens() : []
     let idHeader = exchange.graph.requestIDHeader
     var hasLength = false
@@ -767,7 +768,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
           hasLength = true
         } else if HTTP1Bytes.equalsLower(raw, ns, nl, idHeader) {
           continue
-        } else if !mutation.isEmpty && Self.mutationNames(mutation, raw, ns, nl) {
+        } else if let edits, edits.mayName(length: nl) && Self.mutationNames(mutation, raw, ns, nl) {
           continue
         }
         copier.keep(field, raw: raw, to: &buffer)
