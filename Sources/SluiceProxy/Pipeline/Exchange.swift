@@ -39,6 +39,8 @@ final class Exchange {
   var upstreamStartNanos: UInt64 = 0
   var timeoutArmed = false
   var reusedConnection = false
+  /// In the endpoint's queue for a connection (`UpstreamPool.acquire`).
+  var waitingForConnection = false
   var retries = 0
   var countedInFlight = false
   var bodyForwarded = 0

@@ -21,7 +21,7 @@ import SluiceFeatures
 /// cannot take more body bytes (backpressure). Responses therefore stay in order, and an error
 /// in a later request is answered after the earlier responses. NIO's pipelining handler holds
 /// reads for every pending response, which costs two `epoll_ctl` calls per proxied request.
-final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
+final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaiter {
   typealias InboundIn = ByteBuffer
   typealias OutboundIn = ByteBuffer
   typealias OutboundOut = ByteBuffer
@@ -101,10 +101,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     timer?.cancel()
     timer = nil
     if let exchange, !exchange.finished {
-      if let upstream = exchange.upstream {
-        exchange.upstream = nil
-        upstream.close()
-      }
+      detachUpstream(exchange)?.close()
       // 499: the client closed the connection before the response was complete (as nginx).
       finish(exchange, status: exchange.responseStarted ? exchange.status : 499)
     }
@@ -278,7 +275,14 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
           if exchange.responseStarted { abortConnection() } else { failConnection(.requestTimeout) }
         }
       case .upstream:
-        if let exchange { upstreamTimedOut(exchange) }
+        if let exchange {
+          if exchange.waitingForConnection {
+            let waited = exchange.target?.backend.config.connectTimeout.timeAmount ?? .zero
+            upstreamConnectFailed(ChannelError.connectTimeout(waited), for: exchange)
+          } else {
+            upstreamTimedOut(exchange)
+          }
+        }
       }
     }
     armTimer()
@@ -587,39 +591,35 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
   /// at once, so the upstream's time starts there).
   func dispatch(_ exchange: Exchange, nowNanos: UInt64) {
     guard let endpoint = exchange.endpoint, let target = exchange.target else { return }
-    if let connection = loop.pool.take(endpoint.key) {
+    if let connection = loop.pool.acquire(endpoint, backend: target.backend, waiter: self, exchange: exchange) {
       exchange.reusedConnection = true
       attach(connection, exchange, nowNanos: nowNanos)
       return
     }
-    let backend = target.backend
-    loop.pool.connect(endpoint: endpoint, backendName: backend.name, timeout: backend.config.connectTimeout.timeAmount)
-      .assumeIsolated()
-      .whenComplete { [self] result in
-        switch result {
-        case .success(let connection):
-          guard self.exchange === exchange, !exchange.finished, !self.closed else {
-            self.loop.pool.release(connection, idleGauge: backend.idleConnections)
-            return
-          }
-          exchange.reusedConnection = false
-          self.attach(connection, exchange, nowNanos: WallClock.monotonicNanoseconds())
-        case .failure(let error):
-          backend.connectFailures.increment()
-          guard self.exchange === exchange, !exchange.finished else { return }
-          let why: String
-          if case ChannelError.connectTimeout = error {
-            why = "timed out connecting to \(endpoint.key)"
-          } else {
-            why = "cannot connect to \(endpoint.key)"
-          }
-          self.respondError(.badGateway(why), exchange)
-        }
-      }
+    guard !exchange.finished else { return }  // the pool already failed it (endpoint unreachable)
+    // In the endpoint's queue: no request waits for a connection longer than the backend's
+    // connect timeout, whichever connects are in flight (see `ConnectPolicy`).
+    exchange.waitingForConnection = true
+    deadlines.upstream = deadline(target.backend.config.connectTimeout.timeAmount, after: nowNanos)
+    armTimer()
+  }
+
+  /// Ends the exchange's use of its upstream connection, which the
+  /// `sluice_upstream_connections{state="active"}` gauge then no longer counts. Every way a
+  /// request lets go of its connection goes through here, so the gauge cannot drift.
+  @discardableResult func detachUpstream(_ exchange: Exchange) -> UpstreamConnection? {
+    guard let upstream = exchange.upstream else { return nil }
+    exchange.upstream = nil
+    exchange.target?.backend.activeConnections.add(-1)
+    return upstream
   }
 
   func attach(_ connection: UpstreamConnection, _ exchange: Exchange, nowNanos: UInt64) {
     guard let upstreamHead = exchange.upstreamHead, let context else { return }
+    if exchange.waitingForConnection {
+      exchange.waitingForConnection = false
+      deadlines.upstream = nil
+    }
     exchange.upstream = connection
     exchange.target?.backend.activeConnections.add(1)
     connection.delegate = self
@@ -664,10 +664,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
       deadlines.body = loopNow + limits.requestBodyTimeout.timeAmount
       armTimer()
       if exchange.bodyReceived > limits.maxRequestBodyBytes.bytes {
-        if let upstream = exchange.upstream {
-          exchange.upstream = nil
-          upstream.close()
-        }
+        detachUpstream(exchange)?.close()
         if exchange.responseStarted { abortConnection() } else { respondError(.bodyTooLarge, exchange) }
         return
       }
@@ -710,10 +707,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
 
   func upstreamTimedOut(_ exchange: Exchange) {
     guard self.exchange === exchange, !exchange.finished else { return }
-    if let upstream = exchange.upstream {
-      exchange.upstream = nil
-      upstream.close()
-    }
+    detachUpstream(exchange)?.close()
     if exchange.responseStarted { abortConnection() } else { respondError(.gatewayTimeout, exchange) }
   }
 
@@ -871,9 +865,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
       exchange.bytesOut += last.readableBytes
       writeToClient(context, last)
     }
-    if let upstream = exchange.upstream {
-      exchange.upstream = nil
-      exchange.target?.backend.activeConnections.add(-1)
+    if let upstream = detachUpstream(exchange) {
       if exchange.requestEnded && upstream.reusable {
         loop.pool.release(
           upstream, idleGauge: exchange.target?.backend.idleConnections, now: .uptimeNanoseconds(nowNanos))
@@ -890,10 +882,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
     if Log.enabled(.debug) {
       Log.debug("upstream failed", [("error", error.map { "\($0)" } ?? "closed"), ("request_id", exchange.requestID.text)])
     }
-    let upstream = exchange.upstream
-    exchange.upstream = nil
-    if upstream != nil { exchange.target?.backend.activeConnections.add(-1) }
-    upstream?.close()
+    detachUpstream(exchange)?.close()
     if exchange.responseStarted {
       abortConnection()
       return
@@ -909,6 +898,29 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
       return
     }
     respondError(.badGateway("upstream closed the connection or sent an invalid response"), exchange)
+  }
+
+  // MARK: - Waiting for a connection (UpstreamWaiter)
+
+  func wantsConnection(for exchange: Exchange) -> Bool {
+    self.exchange === exchange && !exchange.finished && !closed && context != nil
+  }
+
+  func upstreamReady(_ connection: UpstreamConnection, for exchange: Exchange, reused: Bool) {
+    exchange.reusedConnection = reused
+    attach(connection, exchange, nowNanos: WallClock.monotonicNanoseconds())
+  }
+
+  func upstreamConnectFailed(_ error: any Error, for exchange: Exchange) {
+    guard self.exchange === exchange, !exchange.finished else { return }
+    let key = exchange.endpoint?.key ?? "upstream"
+    let why: String
+    if case ChannelError.connectTimeout = error {
+      why = "timed out connecting to \(key)"
+    } else {
+      why = "cannot connect to \(key)"
+    }
+    respondError(.badGateway(why), exchange)
   }
 
   // MARK: - Answers from the gateway
@@ -944,11 +956,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate {
 
   func respondError(_ error: GatewayError, _ exchange: Exchange) {
     exchange.error = error
-    if let upstream = exchange.upstream {
-      exchange.upstream = nil
-      exchange.target?.backend.activeConnections.add(-1)
-      upstream.close()
-    }
+    detachUpstream(exchange)?.close()
     deadlines.upstream = nil
     if exchange.responseStarted {
       abortConnection()

@@ -35,7 +35,6 @@ final class UpstreamConnection: ChannelDuplexHandler {
   static let maxResponseHeaders = 256
 
   let key: String
-  let backendName: String
   weak var pool: UpstreamPool?
   /// The request using this connection. Strong (a `weak` load cost atomics on every read):
   /// every path that ends a request's use of the connection sets it back to nil (response
@@ -50,8 +49,8 @@ final class UpstreamConnection: ChannelDuplexHandler {
   var closed = false
   /// While the connection sits idle in the pool: the gauge it counts in.
   var idleGauge: Gauge?
-  /// The pool's idle list for this connection's endpoint, found once (not per release).
-  var idleList: UpstreamPool.IdleList?
+  /// The pool's state for this connection's endpoint, found once (not per release).
+  let endpoint: UpstreamPool.EndpointConnections
   /// Set by the request that writes to this connection: a response to HEAD has no body.
   var requestIsHEAD = false
   var headReader = HeadReader(requests: false)
@@ -61,9 +60,9 @@ final class UpstreamConnection: ChannelDuplexHandler {
   /// The response body being read; `.done` while waiting for a head.
   var body = BodyDecoder()
 
-  init(key: String, backendName: String, pool: UpstreamPool) {
+  init(key: String, endpoint: UpstreamPool.EndpointConnections, pool: UpstreamPool) {
     self.key = key
-    self.backendName = backendName
+    self.endpoint = endpoint
     self.pool = pool
   }
 
@@ -243,146 +242,5 @@ final class UpstreamConnection: ChannelDuplexHandler {
     closed = true
     delegate = nil
     context?.close(promise: nil)
-  }
-}
-
-/// Keep-alive connections to upstream endpoints, one pool per event loop, keyed by endpoint
-/// address. Keyed by address (not by backend) so pools survive a reload that renames or
-/// re-weights backends, and a request never crosses threads to use one.
-final class UpstreamPool {
-  /// One endpoint's idle connections. A class so that taking and returning a connection
-  /// mutates the list in place: a dictionary of arrays copied the array on every request
-  /// (3 of ~14 allocations per proxied request in the malloc profile).
-  final class IdleList {
-    var connections: [UpstreamConnection] = []
-  }
-
-  let eventLoop: any EventLoop
-  var idle: [String: IdleList] = [:]
-  /// The list `take` found last: with one backend endpoint (a sidecar) every request asks for
-  /// the same key, and comparing a string to itself skips the dictionary's hashing.
-  private var lastKey = ""
-  private var lastList: IdleList?
-  var addresses: [String: SocketAddress] = [:]
-  /// One bootstrap per connect timeout, reused for every connection: building one per
-  /// connection (the object and its option storage) was part of what a new upstream connection
-  /// costs in user space, which bursts pay many times over (bench/RESULTS.md).
-  var bootstraps: [Int64: ClientBootstrap] = [:]
-  static let maxIdlePerEndpoint = 512
-
-  init(eventLoop: any EventLoop) { self.eventLoop = eventLoop }
-
-  /// An idle, still-open connection to `key`, most recently used first.
-  func take(_ key: String) -> UpstreamConnection? {
-    let list: IdleList
-    if let last = lastList, key == lastKey {
-      list = last
-    } else {
-      guard let found = idle[key] else { return nil }
-      lastKey = key
-      lastList = found
-      list = found
-    }
-    while let connection = list.connections.popLast() {
-      leaveIdle(connection)
-      if connection.isActive { return connection }
-    }
-    return nil
-  }
-
-  /// Back into the pool (or closed when it cannot be reused or the pool is full). The
-  /// `sluice_upstream_connections{state="idle"}` gauge is kept here, in one place.
-  func release(_ connection: UpstreamConnection, idleGauge: Gauge?, now: NIODeadline = .now()) {
-    guard connection.isActive, connection.reusable else {
-      connection.close()
-      return
-    }
-    let list: IdleList
-    if let known = connection.idleList {
-      list = known
-    } else if let existing = idle[connection.key] {
-      list = existing
-      connection.idleList = existing
-    } else {
-      list = IdleList()
-      idle[connection.key] = list
-      connection.idleList = list
-    }
-    guard list.connections.count < Self.maxIdlePerEndpoint else {
-      connection.close()
-      return
-    }
-    connection.idleSince = now
-    connection.setHoldReads(false)
-    list.connections.append(connection)
-    connection.idleGauge = idleGauge
-    idleGauge?.add(1)
-  }
-
-  func leaveIdle(_ connection: UpstreamConnection) {
-    connection.idleGauge?.add(-1)
-    connection.idleGauge = nil
-  }
-
-  /// The connection closed: drop it from the idle list if it was there.
-  func forget(_ connection: UpstreamConnection) {
-    guard let list = idle[connection.key], let index = list.connections.firstIndex(where: { $0 === connection }) else {
-      return
-    }
-    list.connections.remove(at: index)
-    leaveIdle(connection)
-  }
-
-  func closeIdle(olderThan age: TimeAmount) {
-    let cutoff = NIODeadline.now() - age
-    for list in idle.values where list.connections.contains(where: { $0.idleSince < cutoff }) {
-      let old = list.connections.filter { $0.idleSince < cutoff }
-      list.connections.removeAll { $0.idleSince < cutoff }
-      for connection in old {
-        leaveIdle(connection)
-        connection.close()
-      }
-    }
-  }
-
-  func idleCounts() -> [String: Int] {
-    var out: [String: Int] = [:]
-    for (key, list) in idle { out[key] = list.connections.count }
-    return out
-  }
-
-  /// Opens a new connection to `endpoint` on this loop.
-  func connect(
-    endpoint: EndpointRuntime, backendName: String, timeout: TimeAmount
-  ) -> EventLoopFuture<UpstreamConnection> {
-    let key = endpoint.key
-    let bootstrap: ClientBootstrap
-    if let existing = bootstraps[timeout.nanoseconds] {
-      bootstrap = existing
-    } else {
-      bootstrap = ClientBootstrap(group: eventLoop)
-        .connectTimeout(timeout)
-        .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-      bootstraps[timeout.nanoseconds] = bootstrap
-    }
-    let connected: EventLoopFuture<any Channel>
-    if let address = addresses[key] {
-      connected = bootstrap.connect(to: address)
-    } else if let ip = IPAddress.parse(endpoint.address.host) {
-      do {
-        let address = try SocketAddress(ipAddress: IPAddress.format(ip), port: endpoint.address.port)
-        addresses[key] = address
-        connected = bootstrap.connect(to: address)
-      } catch {
-        return eventLoop.makeFailedFuture(error)
-      }
-    } else {
-      connected = bootstrap.connect(host: endpoint.address.host, port: endpoint.address.port)
-    }
-    return connected.hop(to: eventLoop).assumeIsolated().flatMapThrowing { channel in
-      let connection = UpstreamConnection(key: key, backendName: backendName, pool: self)
-      try channel.pipeline.syncOperations.addHandler(connection)
-      return connection
-    }.nonisolated()
   }
 }
