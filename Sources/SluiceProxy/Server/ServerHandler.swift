@@ -615,7 +615,11 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
   }
 
   func attach(_ connection: UpstreamConnection, _ exchange: Exchange, nowNanos: UInt64) {
-    guard let upstreamHead = exchange.upstreamHead, let context else { return }
+    guard let upstreamHead = exchange.upstreamHead, let context else {
+      // Not expected (the pool asks `wantsConnection` first); never strand the connection.
+      loop.pool.release(connection, idleGauge: exchange.target?.backend.idleConnections)
+      return
+    }
     if exchange.waitingForConnection {
       exchange.waitingForConnection = false
       deadlines.upstream = nil
