@@ -24,20 +24,9 @@ gcc -O2 -o "$work/oload" "${BENCH_OLOAD_SRC:-../shared/bench/tools/oload.c}" -lm
 up=$(free_port)
 start_upstream "$work" "$up"
 proxy_port=$(free_port)
-cat > "$work/proxy.conf" <<CONF
-worker_processes 1;
-pid $work/proxy.pid;
-error_log $work/proxy-error.log;
-events { worker_connections 16384; }
-http {
-  access_log off;
-  keepalive_timeout 300s;
-  keepalive_requests 100000000;
-  client_body_temp_path $work; proxy_temp_path $work; fastcgi_temp_path $work; uwsgi_temp_path $work; scgi_temp_path $work;
+nginx_conf "$work" proxy "  keepalive_timeout 300s;
   upstream backend { server 127.0.0.1:$up; keepalive 256; keepalive_requests 100000000; keepalive_timeout 300s; }
-  server { listen 127.0.0.1:$proxy_port; location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; } }
-}
-CONF
+  server { listen 127.0.0.1:$proxy_port; location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
 sluice_port=$(free_port)
 sed -e "s/{{PORT}}/$sluice_port/g" -e "s/{{UPSTREAM}}/127.0.0.1:$up/g" -e "s/{{WORKERS}}/1/g" \
   -e "s/{{ADMIN_PORT}}/$(free_port)/g" bench/sluice.yaml.tmpl > "$work/sluice.yaml"
