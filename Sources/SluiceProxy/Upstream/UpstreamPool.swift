@@ -229,6 +229,8 @@ final class UpstreamPool {
         let connection = UpstreamConnection(key: key, endpoint: state, pool: self)
         do {
           try channel.pipeline.syncOperations.addHandler(connection)
+          // Closed before the handler was there: it would never hear `channelInactive`.
+          guard channel.isActive else { throw ChannelError.alreadyClosed }
         } catch {
           channel.close(promise: nil)
           connectFailed(state, error, endpoint: endpoint, backend: backend)
