@@ -56,7 +56,7 @@ def test_burst_to_a_slow_upstream_gets_a_connection_each_in_parallel(gateway, up
 
 def test_burst_to_an_unreachable_endpoint_fails_at_once(gateway, upstream):
     """Nothing listens: the first refused connect fails every waiting request that no connect
-    in flight covers, so a burst gets its 502s at once, not four at a time."""
+    in flight covers, so a burst gets its 502s at once, not two at a time."""
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     dead = s.getsockname()[1]
@@ -94,7 +94,7 @@ def test_wait_for_a_connection_is_bounded_by_connect_timeout(gateway, upstream):
         gw = gateway(config)
         statuses, took = burst(gw.url("/h"), 40)
         assert statuses == [502] * 40, statuses
-        # Four connects at a time, each waiting out its 400 ms, would take 4 s.
+        # Two connects at a time, each waiting out its 400 ms, would take 8 s.
         assert took < 2.0, f"took {took:.2f} s"
         r = requests.get(gw.url("/h"))
         assert r.status_code == 502 and "timed out connecting" in r.json()["message"], r.text

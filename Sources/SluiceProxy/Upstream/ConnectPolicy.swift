@@ -15,7 +15,7 @@
 /// plus the kernel's handshake. Meanwhile the keep-alive connections in use come back within an
 /// upstream round trip. With one connect per waiting request (as nginx, Envoy and Go do), a
 /// fresh Sluice drained a 20 ms stall at 5k req/s slower than nginx; with the cap it drains it
-/// sooner than nginx and opens about 40 % fewer connections (bench/RESULTS.md, stall injection).
+/// sooner than nginx and opens 25-50 % fewer connections (bench/RESULTS.md, stall injection).
 /// Two connects in flight still open thousands of connections a second to a near
 /// endpoint, enough for a slow upstream that needs many.
 ///
