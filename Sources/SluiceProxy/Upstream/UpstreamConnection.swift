@@ -34,7 +34,6 @@ final class UpstreamConnection: ChannelDuplexHandler {
   static let maxResponseHeadBytes = 65536
   static let maxResponseHeaders = 256
 
-  let key: String
   weak var pool: UpstreamPool?
   /// The request using this connection. Strong (a `weak` load cost atomics on every read):
   /// every path that ends a request's use of the connection sets it back to nil (response
@@ -60,8 +59,7 @@ final class UpstreamConnection: ChannelDuplexHandler {
   /// The response body being read; `.done` while waiting for a head.
   var body = BodyDecoder()
 
-  init(key: String, endpoint: UpstreamPool.EndpointConnections, pool: UpstreamPool) {
-    self.key = key
+  init(endpoint: UpstreamPool.EndpointConnections, pool: UpstreamPool) {
     self.endpoint = endpoint
     self.pool = pool
   }

@@ -111,12 +111,13 @@ final class UpstreamPool {
   /// change of the queue or the connection counts while requests wait, so that a waiting
   /// request always has a connect in flight or a connection in use ahead of it.
   func startConnects(_ state: EndpointConnections) {
-    guard state.waiting > 0, let (endpoint, backend) = state.target else { return }
-    var count = ConnectPolicy.connectsToStart(
+    guard let (endpoint, backend) = state.target else { return }
+    // Asked again after each connect: one that fails at once (a refused loopback connect) has
+    // already failed waiting requests and changed the counts by the time `connect` returns.
+    while ConnectPolicy.connectsToStart(
       waiting: state.waiting, connecting: state.connecting, open: state.open,
-      fastestConnectNanos: state.fastestConnectNanos)
-    while count > 0 {
-      count -= 1
+      fastestConnectNanos: state.fastestConnectNanos) > 0
+    {
       state.connecting += 1
       connect(state, endpoint: endpoint, backend: backend)
     }
@@ -226,7 +227,7 @@ final class UpstreamPool {
       state.connecting -= 1
       switch result {
       case .success(let channel):
-        let connection = UpstreamConnection(key: key, endpoint: state, pool: self)
+        let connection = UpstreamConnection(endpoint: state, pool: self)
         do {
           try channel.pipeline.syncOperations.addHandler(connection)
           // Closed before the handler was there: it would never hear `channelInactive`.
