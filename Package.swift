@@ -13,12 +13,20 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
     .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    // JWT signatures (HMAC, ECDSA, Ed25519; RSA PKCS#1/PSS via _CryptoExtras), verified on the loop.
+    .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+    // https JWKS fetches now; TLS listeners and upstream TLS next (issue 14).
+    .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
   ],
   targets: [
     .target(name: "SluiceCore", swiftSettings: strict),
     .target(
       name: "SluiceFeatures",
-      dependencies: ["SluiceCore", .product(name: "Atomics", package: "swift-atomics")],
+      dependencies: [
+        "SluiceCore", .product(name: "Atomics", package: "swift-atomics"),
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "_CryptoExtras", package: "swift-crypto"),
+      ],
       swiftSettings: strict),
     .target(
       name: "SluiceConfig",
@@ -43,6 +51,7 @@ let package = Package(
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
         .product(name: "Atomics", package: "swift-atomics"),
       ],
       swiftSettings: strict),

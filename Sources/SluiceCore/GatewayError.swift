@@ -4,6 +4,9 @@
 public enum GatewayError: Error, Sendable, Hashable {
   case badRequest(String)
   case noRoute
+  /// 401; `tokenSent` adds `error="invalid_token"` to `WWW-Authenticate` (RFC 6750 §3).
+  case unauthenticated(String, tokenSent: Bool)
+  case forbidden(String)
   case methodNotAllowed(String)
   case bodyTooLarge
   case uriTooLong
@@ -17,6 +20,8 @@ public enum GatewayError: Error, Sendable, Hashable {
     switch self {
     case .badRequest: 400
     case .noRoute: 404
+    case .unauthenticated: 401
+    case .forbidden: 403
     case .methodNotAllowed: 405
     case .requestTimeout: 408
     case .bodyTooLarge: 413
@@ -33,6 +38,8 @@ public enum GatewayError: Error, Sendable, Hashable {
     switch self {
     case .badRequest: "bad_request"
     case .noRoute: "no_route"
+    case .unauthenticated: "unauthenticated"
+    case .forbidden: "forbidden"
     case .methodNotAllowed: "method_not_allowed"
     case .requestTimeout: "request_timeout"
     case .bodyTooLarge: "body_too_large"
@@ -48,6 +55,8 @@ public enum GatewayError: Error, Sendable, Hashable {
     switch self {
     case .badRequest(let why): why
     case .noRoute: "no route matches this request"
+    case .unauthenticated(let why, _): why
+    case .forbidden(let why): why
     case .methodNotAllowed(let method): "method \(method) is not allowed"
     case .requestTimeout: "request headers not received in time"
     case .bodyTooLarge: "request body is larger than the limit"
@@ -65,7 +74,7 @@ public enum GatewayError: Error, Sendable, Hashable {
     switch self {
     case .badRequest, .methodNotAllowed, .bodyTooLarge, .uriTooLong, .headersTooLarge, .requestTimeout:
       true
-    case .noRoute, .badGateway, .unavailable, .gatewayTimeout: false
+    case .noRoute, .unauthenticated, .forbidden, .badGateway, .unavailable, .gatewayTimeout: false
     }
   }
 
@@ -86,6 +95,8 @@ public enum GatewayError: Error, Sendable, Hashable {
     switch self {
     case .badRequest, .methodNotAllowed: 13
     case .noRoute: 12
+    case .unauthenticated: 16
+    case .forbidden: 7
     case .bodyTooLarge, .uriTooLong, .headersTooLarge: 8
     case .badGateway, .unavailable: 14
     case .gatewayTimeout, .requestTimeout: 4

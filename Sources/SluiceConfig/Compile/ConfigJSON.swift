@@ -33,6 +33,108 @@ public enum ConfigJSON {
           ("tracing", .object([("propagate", .string(c.observability.propagateTracing ? "w3c" : "none"))])),
         ])
       ),
+      ("auth", .object(c.auth.map { ($0.name, authProvider($0)) })),
+      ("policies", .object(c.policies.map { ($0.name, policy($0)) })),
+      ("audit", .object([("sinks", .array(c.audit.sinks.map(auditSink)))])),
+    ])
+  }
+
+  static func authProvider(_ p: AuthProviderConfig) -> JSONValue {
+    switch p.kind {
+    case .apiKey(let k):
+      var out: [(String, JSONValue)] = [("type", .string("api_key"))]
+      switch k.source {
+      case .query(let q): out.append(("query", .string(q)))
+      case .header(let h), .cookie(let h): out.append(("header", .string(h)))
+      }
+      out.append(("keys", .object(k.keys.map { ($0.name, redacted) })))
+      out.append(("forward_key", .bool(k.forwardKey)))
+      return .object(out)
+    case .jwt(let j):
+      var out: [(String, JSONValue)] = [("type", .string("jwt"))]
+      out.append(("issuer", j.issuer.map { .string($0) } ?? .null))
+      out.append(("audiences", .array(j.audiences.map { .string($0) })))
+      out.append(("algorithms", .array(j.algorithms.map { .string($0.rawValue) })))
+      switch j.keySource {
+      case .url(let u):
+        out.append(("jwks_url", .string(u)))
+        out.append(("jwks_refresh", .string(j.jwksRefresh.description)))
+        out.append(("jwks_timeout", .string(j.jwksTimeout.description)))
+        if let ca = j.jwksCA { out.append(("jwks_ca", .string(ca))) }
+        out.append(("on_jwks_unavailable", .string(j.onJWKSUnavailable.rawValue)))
+      case .file(let path, let keys):
+        out.append(("jwks_file", .string(path)))
+        out.append(("kids", .array(keys.kids.map { .string($0) })))
+      case .secret:
+        out.append(("secret", redacted))
+      }
+      out.append(("clock_skew", .string(j.clockSkew.description)))
+      out.append(("token_from", .array(j.tokenFrom.map { .string($0.description) })))
+      out.append(("forward_claims", .object(j.forwardClaims.map { ($0.claim, .string($0.header)) })))
+      out.append(("forward_token", .bool(j.forwardToken)))
+      return .object(out)
+    }
+  }
+
+  static func policy(_ p: AccessPolicy) -> JSONValue {
+    .object([
+      (
+        "allow",
+        .array(
+          p.rules.map { rule in
+            var out: [(String, JSONValue)] = []
+            if !rule.claims.isEmpty {
+              out.append(
+                (
+                  "claims",
+                  .object(
+                    rule.claims.map {
+                      ($0.claim, $0.values.count == 1 ? .string($0.values[0]) : .array($0.values.map { .string($0) }))
+                    })
+                ))
+            }
+            if !rule.sourceIPs.isEmpty { out.append(("source_ip", .array(rule.sourceIPs.map { .string($0.description) }))) }
+            if !rule.methods.isEmpty { out.append(("methods", .array(rule.methods.sorted().map { .string($0) }))) }
+            if !rule.paths.isEmpty { out.append(("paths", .array(rule.paths.map { .string($0) }))) }
+            return .object(out)
+          })
+      )
+    ])
+  }
+
+  static func cors(_ c: CORSPolicy) -> JSONValue {
+    .object([
+      (
+        "allow_origins",
+        .array(
+          c.allowOrigins.map {
+            switch $0 {
+            case .any: .string("*")
+            case .exact(let o): .string(o)
+            case .wildcard(let scheme, let suffix): .string(scheme + "://*" + suffix)
+            }
+          })
+      ),
+      ("allow_methods", .array(c.allowMethods.map { .string($0) })),
+      ("allow_headers", .array(c.allowHeaders.map { .string($0) })),
+      ("expose_headers", .array(c.exposeHeaders.map { .string($0) })),
+      ("allow_credentials", .bool(c.allowCredentials)),
+      ("max_age", c.maxAgeSeconds.map { .string(ConfigDuration.seconds(Int64($0)).description) } ?? .null),
+    ])
+  }
+
+  static func auditSink(_ s: AuditSinkConfig) -> JSONValue {
+    // The URL may carry a secret in its query (a token for the receiver): shown without it.
+    let url = HTTPURL.parse(s.url).map { u in
+      var shown = u
+      if let q = u.target.firstIndex(of: "?") { shown.target = String(u.target[..<q]) + "?<redacted>" }
+      return shown.description
+    } ?? s.url
+    return .object([
+      ("type", .string("webhook")), ("name", .string(s.name)), ("url", .string(url)),
+      ("events", .array(AuditEventKind.allCases.filter { s.events.contains($0) }.map { .string($0.rawValue) })),
+      ("queue", .int(s.queue)), ("batch", .int(s.batch)), ("timeout", .string(s.timeout.description)),
+      ("retries", .int(s.retries)),
     ])
   }
 
@@ -83,6 +185,9 @@ public enum ConfigJSON {
     out.append(("request_headers", mutation(r.requestHeaders)))
     out.append(("response_headers", mutation(r.responseHeaders)))
     out.append(("timeout", .string(r.timeout.description)))
+    if !r.auth.isEmpty { out.append(("auth", .array(r.auth.map { .string($0) }))) }
+    if let a = r.authorize { out.append(("authorize", .string(a))) }
+    if let c = r.cors { out.append(("cors", cors(c))) }
     switch r.action {
     case .backend(let b): out.append(("backend", .string(b)))
     case .split(let parts):

@@ -12,6 +12,17 @@ public final class PersistentState: @unchecked Sendable {
   var endpointStats: [String: EndpointStats] = [:]
   var tickets: [String: ManagedAtomic<Int>] = [:]
   var generation = 0
+  var keyStores: [String: KeyStore] = [:]
+
+  func keyStore(provider: String, url: String) -> KeyStore {
+    lock.withLock {
+      let key = provider + "|" + url
+      if let s = keyStores[key] { return s }
+      let s = KeyStore()
+      keyStores[key] = s
+      return s
+    }
+  }
 
   public init(metrics: MetricsRegistry = MetricsRegistry()) { self.metrics = metrics }
 
@@ -55,11 +66,16 @@ public final class RuntimeGraph: Sendable {
   /// section (a struct of strings: a retain and release each) to reach them.
   public let requestIDHeader: String
   public let propagateTracing: Bool
+  /// JWT providers with a `jwks_url`: the gateway keeps one fetcher per entry running.
+  public let keyFetches: [KeyFetch]
+  public let audit: AuditFanout
 
   init(
     generation: Int, configuration: SluiceConfiguration, listeners: [String: ListenerRuntime],
-    backends: [String: BackendRuntime], backendOrder: [String]
+    backends: [String: BackendRuntime], backendOrder: [String], keyFetches: [KeyFetch], audit: AuditFanout
   ) {
+    self.keyFetches = keyFetches
+    self.audit = audit
     self.generation = generation
     self.configuration = configuration
     self.requestIDHeader = configuration.observability.requestIDHeader
@@ -102,11 +118,16 @@ public final class RouteRuntime: Sendable {
   /// For direct responses (backend label "").
   public let directCounters: StatusCounters
   public let directDuration: Histogram
+  /// Steps between route match and backend choice; empty on a bare route (no cost).
+  public let admission: [AdmissionStep]
+  public let cors: CORSPolicy?
 
   init(
     name: String, config: RouteConfig, requestIDHeader: String, target: RouteTarget, directCounters: StatusCounters,
-    directDuration: Histogram
+    directDuration: Histogram, admission: [AdmissionStep] = []
   ) {
+    self.admission = admission
+    self.cors = config.cors
     self.name = name
     self.jsonName = JSONString(name)
     self.config = config
@@ -182,9 +203,30 @@ public final class EndpointRuntime: Sendable {
 }
 
 /// Validate's output → the runtime graph.
+/// A JWKS URL to keep fetched, and the store its keys go into.
+public struct KeyFetch: Sendable {
+  public let provider: String
+  public let url: HTTPURL
+  public let store: KeyStore
+  public let refresh: ConfigDuration
+  public let timeout: ConfigDuration
+  public let caFile: String?
+}
+
 public enum Compiler {
-  public static func compile(_ config: SluiceConfiguration, state: PersistentState) -> RuntimeGraph {
+  public static func compile(_ config: SluiceConfiguration, state: PersistentState, audit: [AuditRoute] = []) -> RuntimeGraph {
     let metrics = state.metrics
+    let providers = AuthCompiler.providers(config, state: state)
+    var keyFetches: [KeyFetch] = []
+    for provider in config.auth {
+      guard case .jwt(let c) = provider.kind, case .url(let text) = c.keySource, let url = HTTPURL.parse(text),
+        case .jwt(let runtime)? = providers[provider.name]
+      else { continue }
+      keyFetches.append(
+        KeyFetch(
+          provider: provider.name, url: url, store: runtime.keys, refresh: c.jwksRefresh, timeout: c.jwksTimeout,
+          caFile: c.jwksCA))
+    }
     var backends: [String: BackendRuntime] = [:]
     for b in config.backends {
       // Every endpoint counts as healthy until health checking exists (a later capability).
@@ -223,7 +265,8 @@ public enum Compiler {
     var listeners: [String: ListenerRuntime] = [:]
     for l in config.listeners {
       var entries: [Router<RouteRuntime>.Entry] = []
-      for r in l.routes {
+      for original in l.routes {
+        let r = AuthCompiler.effectiveRoute(original, config)
         let t: RouteTarget
         switch r.action {
         case .backend(let name):
@@ -243,7 +286,8 @@ public enum Compiler {
             labels: [("listener", l.name), ("route", r.name), ("backend", "")]),
           directDuration: metrics.histogram(
             "sluice_http_request_duration_seconds", help: "Time from the request head to the last response byte.",
-            labels: [("route", r.name), ("backend", "")]))
+            labels: [("route", r.name), ("backend", "")]),
+          admission: AuthCompiler.steps(r, config, providers: providers, metrics: metrics))
         entries.append(.init(name: r.name, match: r.match, payload: runtime))
       }
       listeners[l.name] = ListenerRuntime(
@@ -256,6 +300,6 @@ public enum Compiler {
     }
     return RuntimeGraph(
       generation: state.nextGeneration(), configuration: config, listeners: listeners, backends: backends,
-      backendOrder: config.backends.map(\.name))
+      backendOrder: config.backends.map(\.name), keyFetches: keyFetches, audit: AuditFanout(audit))
   }
 }

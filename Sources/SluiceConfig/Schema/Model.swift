@@ -9,8 +9,13 @@ public struct SluiceConfiguration: Sendable {
   public var listeners: [ListenerConfig] = []
   public var backends: [BackendConfig] = []
   public var observability = ObservabilitySettings()
+  public var auth: [AuthProviderConfig] = []
+  public var policies: [AccessPolicy] = []
+  public var audit = AuditSettings()
 
   public init() {}
+
+  public func authProvider(named name: String) -> AuthProviderConfig? { auth.first { $0.name == name } }
 
   public func backend(named name: String) -> BackendConfig? { backends.first { $0.name == name } }
 }
@@ -116,6 +121,11 @@ public struct RouteConfig: Sendable {
   public var responseHeaders = HeaderMutation()
   /// Unary request timeout: first byte sent upstream to last byte received.
   public var timeout = ConfigDuration.seconds(30)
+  /// Providers from `auth`; any one that admits admits.
+  public var auth: [String] = []
+  /// A policy from `policies`, checked after authentication.
+  public var authorize: String?
+  public var cors: CORSPolicy?
   public var action: RouteAction
   public var location: SourceLocation
 }

@@ -41,16 +41,25 @@ struct Validator {
   var reader: Reader
   /// Backend references to check once all backends are known.
   var backendRefs: [(name: String, at: SourceLocation, route: String)] = []
+  /// Route name → the auth provider names it lists, and the policy it names (checked last).
+  var authRefs: [String: [(String, SourceLocation)]] = [:]
+  var policyRefs: [String: SourceLocation] = [:]
+  var policyLocations: [String: SourceLocation] = [:]
+  /// Relative paths (jwks_file, jwks_ca) are relative to the config file's directory.
+  let baseDirectory: String
 
-  init(file: String) { reader = Reader(file: file) }
+  init(file: String) {
+    reader = Reader(file: file)
+    baseDirectory = ProcessFiles.directory(of: file)
+  }
 
   mutating func validate(_ root: YNode) -> SluiceConfiguration {
     var config = SluiceConfiguration()
     guard
       let top = reader.mapping(
         root, "the configuration",
-        known: ["version", "runtime", "admin", "listeners", "backends", "observability"],
-        later: ["auth", "policies", "rate_limits", "stores", "audit"])
+        known: ["version", "runtime", "admin", "listeners", "backends", "observability", "auth", "policies", "audit"],
+        later: ["rate_limits", "stores"])
     else { return config }
 
     if let v = top["version"] {
@@ -65,12 +74,16 @@ struct Validator {
     if let node = top["admin"]?.value { config.admin = admin(node) }
     if let node = top["observability"]?.value { config.observability = observability(node) }
     if let node = top["backends"]?.value { config.backends = backends(node) }
+    if let node = top["auth"]?.value { config.auth = authProviders(node) }
+    if let node = top["policies"]?.value { config.policies = policies(node) }
+    if let node = top["audit"]?.value { config.audit = audit(node) }
     if let node = top["listeners"]?.value {
       config.listeners = listeners(node)
     } else {
       reader.error(root.location, "missing 'listeners': at least one listener is needed")
     }
 
+    checkAuthReferences(config)
     let names = Set(config.backends.map(\.name))
     for ref in backendRefs where !names.contains(ref.name) {
       reader.error(ref.at, "route '\(ref.route)' names backend '\(ref.name)', which is not defined in 'backends'")
@@ -381,10 +394,10 @@ struct Validator {
         node, "route",
         known: [
           "name", "match", "rewrite", "request_headers", "response_headers", "timeout", "backend", "split",
-          "direct_response",
+          "direct_response", "auth", "authorize", "cors",
         ],
         later: [
-          "auth", "authorize", "rate_limit", "cors", "stream_idle_timeout", "retries", "mirror", "websocket",
+          "rate_limit", "stream_idle_timeout", "retries", "mirror", "websocket",
           "fault", "progressive",
         ])
     else { return nil }
@@ -457,6 +470,22 @@ struct Validator {
     if let n = m["request_headers"]?.value { out.requestHeaders = headerMutation(n, "\(what).request_headers") }
     if let n = m["response_headers"]?.value { out.responseHeaders = headerMutation(n, "\(what).response_headers") }
     if let n = m["timeout"]?.value, let d = reader.duration(n, "\(what).timeout") { out.timeout = d }
+    if let n = m["auth"]?.value {
+      var names: [(String, SourceLocation)] = []
+      if case .scalar(let text, _, let loc) = n {
+        names = [(text, loc)]
+      } else if let items = reader.stringList(n, "\(what).auth") {
+        names = items
+        if items.isEmpty { reader.error(n.location, "\(what).auth must name at least one provider") }
+      }
+      out.auth = names.map(\.0)
+      authRefs[name, default: []].append(contentsOf: names)
+    }
+    if let n = m["authorize"]?.value, let text = reader.string(n, "\(what).authorize") {
+      out.authorize = text
+      policyRefs[name] = n.location
+    }
+    if let n = m["cors"]?.value { out.cors = cors(n, what) }
     return out
   }
 

@@ -20,6 +20,8 @@ final class Exchange {
   var clientIP = ""
 
   var route: RouteRuntime?
+  /// Where the route's admission list stands, who the caller is, CORS response headers.
+  var admission = AdmissionState()
   var target: BackendTarget?
   var endpoint: EndpointRuntime?
   /// The request head as it goes upstream, framed once (a retry writes it again).

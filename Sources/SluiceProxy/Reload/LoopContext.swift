@@ -14,6 +14,8 @@ public final class LoopContext {
   var random = FastRandom()
   var accessLog: AccessLogBuffer
   var recycler = HeadRecycler()
+  /// Verified JWTs of this loop (bounded; see `TokenCache`).
+  let tokenCache = TokenCache()
   /// Scratch for the outgoing heads (the request upstream, the response to the client): each
   /// is assembled here, then copied into its buffer in one write.
   var headBytes = ByteWriter(capacity: 4096)

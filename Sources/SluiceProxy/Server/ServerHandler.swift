@@ -346,6 +346,60 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
       return
     }
     exchange.route = route
+    if !route.admission.isEmpty {
+      guard admit(exchange, route) else { return }
+    }
+    proceed(exchange, route, now: now)
+  }
+
+  /// Runs the route's admission list (`AdmissionDriver`). True: go on to the backend. False:
+  /// answered, or suspended until keys are refreshed (`resumeAdmission`).
+  func admit(_ exchange: Exchange, _ route: RouteRuntime) -> Bool {
+    let context = AdmissionDriver.Context(
+      route: route, audit: exchange.graph.audit, requestID: exchange.requestID, cache: loop.tokenCache,
+      now: WallClock.nowMilliseconds() / 1000)
+    switch AdmissionDriver.run(route.admission, request: exchange, state: &exchange.admission, context: context) {
+    case .proceed:
+      if let name = exchange.admission.identity?.removeQueryParameter, let query = exchange.upstreamQuery {
+        exchange.upstreamQuery = Credentials.removingQueryParameter(name, from: query)
+      }
+      return true
+    case .answer(let error):
+      respondError(error, exchange)
+      return false
+    case .preflight(let headers):
+      respondPreflight(headers, exchange)
+      return false
+    case .suspend(let store):
+      guard let refresher = store.refresher, let channelContext = self.context else {
+        exchange.admission.keysRefreshed = true
+        return admit(exchange, route)
+      }
+      // Reads stay held (no upstream yet); the refresh completes on any thread and the
+      // request resumes on this connection's loop. A client that leaves meanwhile finishes
+      // the exchange, and the resumption then finds nothing to do.
+      let eventLoop = channelContext.eventLoop
+      let bound = NIOLoopBound((self, exchange), eventLoop: eventLoop)
+      refresher.refreshForUnknownKID {
+        eventLoop.execute {
+          let (handler, exchange) = bound.value
+          handler.resumeAdmission(exchange)
+        }
+      }
+      return false
+    }
+  }
+
+  func resumeAdmission(_ exchange: Exchange) {
+    guard self.exchange === exchange, !exchange.finished, !closed, let route = exchange.route else { return }
+    exchange.admission.keysRefreshed = true
+    guard admit(exchange, route) else { return }
+    proceed(exchange, route, now: WallClock.monotonicNanoseconds())
+  }
+
+  /// After admission: backend choice (split), endpoint pick, upstream head, dispatch.
+  func proceed(_ exchange: Exchange, _ route: RouteRuntime, now: UInt64) {
+    let head = exchange.head
     let target: BackendTarget
     switch route.target {
     case .direct(let response):
@@ -567,6 +621,9 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
       ResponseWriter.writeHeader(&buffer, idHeader, exchange.requestID)
     }
     for pair in mutation.sets { ResponseWriter.writeHeader(&buffer, pair.name, pair.value) }
+    if let identity = exchange.admission.identity {
+      for pair in identity.forwardedHeaders { ResponseWriter.writeHeader(&buffer, pair.name, pair.value) }
+    }
     if exchange.chunkedRequest {
       buffer.append("transfer-encoding: chunked\r\n")
     } else if let length = exchange.requestLength {
@@ -774,6 +831,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
       copier.flush(raw: raw, to: &buffer)
     }
     for pair in mutation.sets { ResponseWriter.writeHeader(&buffer, pair.name, pair.value) }
+    for pair in exchange.admission.corsHeaders { ResponseWriter.writeHeader(&buffer, pair.name, pair.value) }
     ResponseWriter.writeHeader(&buffer, idHeader, exchange.requestID)
     if !exchange.noResponseBody && !hasLength {
       if exchange.head.versionMinor >= 1 {
@@ -943,6 +1001,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
       for name in mutation.remove { headers.remove(name: name) }
       for pair in mutation.sets { headers.replaceOrAdd(name: pair.name, value: pair.value) }
     }
+    for pair in exchange.admission.corsHeaders { headers.add(name: pair.name, value: pair.value) }
     writeComplete(status: response.status, headers: headers, body: body, exchange)
   }
 
@@ -969,15 +1028,33 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
     if error.closesConnection || (exchange.hasBody && !exchange.requestEnded) { exchange.keepAlive = false }
     var headers = HTTPHeaders()
     headers.add(name: "content-type", value: "application/json")
-    if case .unavailable = error { headers.add(name: "retry-after", value: "1") }
+    switch error {
+    case .unavailable: headers.add(name: "retry-after", value: "1")
+    case .unauthenticated(let why, let tokenSent):
+      // RFC 6750 §3: error="invalid_token" only when a token was sent.
+      headers.add(
+        name: "www-authenticate",
+        value: tokenSent ? "Bearer realm=\"sluice\", error=\"invalid_token\", error_description=\"\(why)\"" : "Bearer realm=\"sluice\"")
+    default: break
+    }
+    // Browsers can read the gateway's own refusals only with the route's CORS headers.
+    for pair in exchange.admission.corsHeaders { headers.add(name: pair.name, value: pair.value) }
     writeComplete(status: error.status, headers: headers, body: error.jsonBody(requestID: exchange.requestID.text), exchange)
+  }
+
+  /// A CORS preflight, answered by the gateway (never forwarded).
+  func respondPreflight(_ corsHeaders: [HeaderPair], _ exchange: Exchange) {
+    var headers = HTTPHeaders()
+    for pair in corsHeaders { headers.add(name: pair.name, value: pair.value) }
+    writeComplete(status: 204, headers: headers, body: "", exchange)
   }
 
   func writeComplete(status: Int, headers: HTTPHeaders, body: String, _ exchange: Exchange) {
     guard let context else { return }
     var headers = headers
     headers.replaceOrAdd(name: exchange.graph.requestIDHeader, value: exchange.requestID.text)
-    headers.add(name: "content-length", value: String(body.utf8.count))
+    // RFC 9110 §8.6: no Content-Length on a 204.
+    if status != 204 { headers.add(name: "content-length", value: String(body.utf8.count)) }
     if !exchange.requestEnded && exchange.hasBody { exchange.keepAlive = false }
     addConnectionHeader(&headers, exchange)
     var buffer = ResponseWriter.head(status: HTTPResponseStatus(statusCode: status), headers: headers, allocator: context.channel.allocator)
@@ -1092,6 +1169,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
     record.upstreamDurationMicroseconds = upstreamMicros
     record.retries = exchange.retries
     record.error = exchange.error?.code
+    record.user = exchange.admission.identity?.user
     loop.accessLog.append(record)
   }
 

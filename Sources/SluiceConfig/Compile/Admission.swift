@@ -1,0 +1,111 @@
+import SluiceCore
+import SluiceFeatures
+
+/// A route's authenticate step: its providers, and their failure counters resolved once per
+/// config (`sluice_auth_failures_total{route,provider,reason}`).
+public final class AuthStep: Sendable {
+  public let providers: [AuthProvider]
+  let failures: [[Counter]]
+
+  init(route: String, providers: [AuthProvider], metrics: MetricsRegistry) {
+    self.providers = providers
+    self.failures = providers.map { provider in
+      AuthFailure.allCases.map { reason in
+        metrics.counter(
+          "sluice_auth_failures_total", help: "Requests refused by authentication, by route, provider and reason.",
+          labels: [("route", route), ("provider", provider.name), ("reason", reason.rawValue)])
+      }
+    }
+  }
+
+  public func failureCounter(provider: Int, _ failure: AuthFailure) -> Counter {
+    failures[provider][AuthFailure.allCases.firstIndex(of: failure)!]
+  }
+}
+
+/// One step of a route's admission list, compiled once per config. The list runs after route
+/// match and before backend choice (docs/architecture.md, "The request path"); the next
+/// capabilities (rate limits, fault injection, concurrency and breaker admission) add cases,
+/// and the compiler points at every `switch` that must learn them.
+public enum AdmissionStep: Sendable {
+  /// `OPTIONS` + `Origin` + `Access-Control-Request-Method`: answered here, never forwarded;
+  /// before authentication, since browsers send no credentials on a preflight.
+  case corsPreflight(CORSPolicy)
+  case authenticate(AuthStep)
+  case authorize(AccessPolicy)
+}
+
+/// Auth providers as the request path uses them, built once per config. Key stores come from
+/// `PersistentState`, so fetched keys survive a reload.
+enum AuthCompiler {
+  static func providers(_ config: SluiceConfiguration, state: PersistentState) -> [String: AuthProvider] {
+    var out: [String: AuthProvider] = [:]
+    for provider in config.auth {
+      switch provider.kind {
+      case .apiKey(let c):
+        out[provider.name] = .apiKey(
+          APIKeyProvider(name: provider.name, source: c.source, keys: c.keys, forwardKey: c.forwardKey))
+      case .jwt(let c):
+        let store: KeyStore
+        switch c.keySource {
+        case .url(let url):
+          store = state.keyStore(provider: provider.name, url: url)
+          store.setDenyWhenStale(c.onJWKSUnavailable == .deny)
+        case .file(_, let keys):
+          store = KeyStore(keys: keys)
+        case .secret(let secret):
+          store = KeyStore(keys: KeySet(keys: [.secret(secret, algorithms: Set(c.algorithms))]))
+        }
+        let policy = JWTPolicy(
+          issuer: c.issuer, audiences: c.audiences, algorithms: Set(c.algorithms),
+          clockSkewSeconds: c.clockSkew.nanoseconds / 1_000_000_000, forwardClaims: c.forwardClaims)
+        out[provider.name] = .jwt(
+          JWTProvider(name: provider.name, policy: policy, sources: c.tokenFrom, keys: store, forwardToken: c.forwardToken))
+      }
+    }
+    return out
+  }
+
+  /// The route's effective header edits: client copies of claim headers are always removed
+  /// (SECURITY.md rule 4), credentials too unless forwarded, and with CORS the upstream's own
+  /// `access-control-*` answers give way to the gateway's.
+  static func effectiveRoute(_ route: RouteConfig, _ config: SluiceConfiguration) -> RouteConfig {
+    var out = route
+    func remove(_ name: String, from mutation: inout HeaderMutation) {
+      if !mutation.remove.contains(name) && !mutation.sets.contains(where: { $0.name == name }) {
+        mutation.remove.append(name)
+      }
+    }
+    for name in route.auth {
+      switch config.authProvider(named: name)?.kind {
+      case .jwt(let c)?:
+        for (_, header) in c.forwardClaims { remove(header, from: &out.requestHeaders) }
+        if !c.forwardToken {
+          for case .header(let h) in c.tokenFrom { remove(h, from: &out.requestHeaders) }
+        }
+      case .apiKey(let c)?:
+        if !c.forwardKey, case .header(let h) = c.source { remove(h, from: &out.requestHeaders) }
+      case nil: break
+      }
+    }
+    if route.cors != nil {
+      for h in ["access-control-allow-origin", "access-control-allow-credentials", "access-control-expose-headers"] {
+        remove(h, from: &out.responseHeaders)
+      }
+    }
+    return out
+  }
+
+  static func steps(_ route: RouteConfig, _ config: SluiceConfiguration, providers: [String: AuthProvider], metrics: MetricsRegistry)
+    -> [AdmissionStep]
+  {
+    var steps: [AdmissionStep] = []
+    if let cors = route.cors { steps.append(.corsPreflight(cors)) }
+    let list = route.auth.compactMap { providers[$0] }
+    if !list.isEmpty { steps.append(.authenticate(AuthStep(route: route.name, providers: list, metrics: metrics))) }
+    if let name = route.authorize, let policy = config.policies.first(where: { $0.name == name }) {
+      steps.append(.authorize(policy))
+    }
+    return steps
+  }
+}
