@@ -50,6 +50,16 @@ public final class Gateway: @unchecked Sendable {
   var sinkOutput: AccessLogOutput = .none
   var watcher: FileWatcher?
   var signalSources: [any DispatchSourceSignal] = []
+  /// Long-running clients of the outside world, kept across reloads by stable keys: one JWKS
+  /// fetcher per (provider, URL), one webhook sink per sink config. Touched on `control`.
+  var fetchers: [String: JWKSFetcher] = [:]
+  var sinks: [String: WebhookSink] = [:]
+  /// The fetchers for /metrics, read from event loops (never `control.sync` from a loop).
+  var fetcherSnapshot: [JWKSFetcher] {
+    get { graphLock.withLock { _fetcherSnapshot } }
+    set { graphLock.withLock { _fetcherSnapshot = newValue } }
+  }
+  private var _fetcherSnapshot: [JWKSFetcher] = []
   let reloadSuccess: Counter
   let reloadFailure: Counter
   var exitCode: Int32 = 0
@@ -80,10 +90,11 @@ public final class Gateway: @unchecked Sendable {
       printError("sluice: the configuration is invalid (\(result.errors.count) error(s))")
       return 1
     }
-    let graph = Compiler.compile(config, state: state)
     let loops = config.runtime.eventLoops ?? System.coreCount
     let group = MultiThreadedEventLoopGroup(numberOfThreads: loops)
     self.group = group
+    let graph = Compiler.compile(config, state: state, audit: auditRoutes(config, group: group))
+    syncFetchers(graph, group: group)
     let sink = makeSink(config.observability.accessLogOutput)
     self.sink = sink
     sinkOutput = config.observability.accessLogOutput
@@ -142,7 +153,64 @@ public final class Gateway: @unchecked Sendable {
     }
   }
 
+  /// Webhook sinks for the config's `audit.sinks`: kept when unchanged, started when new,
+  /// stopped when gone.
+  func auditRoutes(_ config: SluiceConfiguration, group: MultiThreadedEventLoopGroup) -> [AuditRoute] {
+    var next: [String: WebhookSink] = [:]
+    var routes: [AuditRoute] = []
+    for sinkConfig in config.audit.sinks {
+      let key = [
+        sinkConfig.name, sinkConfig.url, String(sinkConfig.queue), String(sinkConfig.batch),
+        sinkConfig.timeout.description, String(sinkConfig.retries),
+      ].joined(separator: "|")
+      guard
+        let sink = sinks[key] ?? next[key]
+          ?? WebhookSink(config: sinkConfig, eventLoop: group.next(), metrics: state.metrics)
+      else { continue }
+      next[key] = sink
+      routes.append(AuditRoute(events: sinkConfig.events, sink: sink))
+    }
+    for (key, old) in sinks where next[key] == nil { old.stop() }
+    sinks = next
+    return routes
+  }
+
+  /// One JWKS fetcher per (provider, URL) of the graph.
+  func syncFetchers(_ graph: RuntimeGraph, group: MultiThreadedEventLoopGroup) {
+    var next: [String: JWKSFetcher] = [:]
+    for fetch in graph.keyFetches {
+      let key = fetch.provider + "|" + fetch.url.description
+      if let existing = fetchers[key] {
+        existing.update(fetch)
+        next[key] = existing
+      } else {
+        let fetcher = JWKSFetcher(fetch: fetch, eventLoop: group.next(), metrics: state.metrics)
+        fetcher.start()
+        next[key] = fetcher
+      }
+    }
+    for (key, old) in fetchers where next[key] == nil { old.stop() }
+    fetchers = next
+    fetcherSnapshot = next.values.sorted { $0.provider < $1.provider }
+  }
+
   func registerCollectors() {
+    state.metrics.addCollector { [weak self] in
+      guard let self else { return "" }
+      let fetchers = self.fetcherSnapshot
+      guard !fetchers.isEmpty else { return "" }
+      var out = "# HELP sluice_jwks_keys_age_seconds Age of the JWKS keys in use (-1: none fetched yet).\n"
+      out += "# TYPE sluice_jwks_keys_age_seconds gauge\n"
+      for f in fetchers {
+        out += "sluice_jwks_keys_age_seconds{provider=\"\(f.provider)\"} \(f.keysAge.map { String($0) } ?? "-1")\n"
+      }
+      out += "# HELP sluice_jwks_waiting_for_keys 1 while a provider has no keys yet (its routes answer 503).\n"
+      out += "# TYPE sluice_jwks_waiting_for_keys gauge\n"
+      for f in fetchers {
+        out += "sluice_jwks_waiting_for_keys{provider=\"\(f.provider)\"} \(f.keysAge == nil ? 1 : 0)\n"
+      }
+      return out
+    }
     state.metrics.addCollector { [weak self] in
       let dropped = self?.sink?.droppedLines ?? 0
       return "# HELP sluice_access_log_dropped_lines_total Access log lines dropped because the output was too slow.\n"
@@ -210,7 +278,8 @@ public final class Gateway: @unchecked Sendable {
         return (400, JSONValue.object([("result", .string("failure")), ("errors", .array([.string(message)]))]).rendered() + "\n")
       }
     }
-    let graph = Compiler.compile(config, state: state)
+    let graph = Compiler.compile(config, state: state, audit: auditRoutes(config, group: group))
+    syncFetchers(graph, group: group)
     if config.observability.accessLogOutput != sinkOutput {
       sinkOutput = config.observability.accessLogOutput
       let newSink = makeSink(sinkOutput)
@@ -246,6 +315,8 @@ public final class Gateway: @unchecked Sendable {
       ("notes", .array(notes.map { .string($0) })),
     ])
     Log.info("config reloaded", [("trigger", trigger), ("generation", String(graph.generation))])
+    graph.audit.publish(
+      AuditEvent(kind: .configReloaded, detail: [("trigger", trigger), ("generation", String(graph.generation))]))
     for note in notes { Log.warning(note) }
     return (200, summary.rendered() + "\n")
   }
@@ -270,6 +341,8 @@ public final class Gateway: @unchecked Sendable {
     if open > 0 { Log.warning("drain timeout: closing connections still open", [("open", String(open))]) }
     try? contexts.flushLogs().wait()
     sink?.sync()
+    for (_, fetcher) in fetchers { fetcher.stop() }
+    for (_, webhook) in sinks { webhook.stop() }
     try? adminChannel?.close().wait()
     try? group.syncShutdownGracefully()
     Log.info("stopped")

@@ -211,6 +211,7 @@ public struct KeyFetch: Sendable {
   public let refresh: ConfigDuration
   public let timeout: ConfigDuration
   public let caFile: String?
+  public let algorithms: Set<JWTAlgorithm>
 }
 
 public enum Compiler {
@@ -225,7 +226,7 @@ public enum Compiler {
       keyFetches.append(
         KeyFetch(
           provider: provider.name, url: url, store: runtime.keys, refresh: c.jwksRefresh, timeout: c.jwksTimeout,
-          caFile: c.jwksCA))
+          caFile: c.jwksCA, algorithms: Set(c.algorithms)))
     }
     var backends: [String: BackendRuntime] = [:]
     for b in config.backends {
