@@ -55,7 +55,7 @@ def claims(**extra):
 def mint(key, alg, kid=None, body=None, headers=None):
     h = dict(headers or {})
     if kid is not None:
-        h["kid"] = kid
+        h.setdefault("kid", kid)
     return jwt.encode(body if body is not None else claims(), key, algorithm=alg, headers=h)
 
 

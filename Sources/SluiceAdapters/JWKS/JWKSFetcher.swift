@@ -30,6 +30,8 @@ public final class JWKSFetcher: KeyRefresher, @unchecked Sendable {
   var inFlight = false
   var waiters: [@Sendable () -> Void] = []
   var lastStart: NIODeadline?
+  /// The last fetch started for an unknown `kid` (scheduled fetches do not count).
+  var lastOnDemand: NIODeadline?
   var timer: Scheduled<Void>?
   var failuresInARow = 0
   var stopped = false
@@ -95,10 +97,11 @@ public final class JWKSFetcher: KeyRefresher, @unchecked Sendable {
         self.waiters.append(done)
         return
       }
-      if let last = self.lastStart, NIODeadline.now() - last < Self.minOnDemandInterval {
+      if let last = self.lastOnDemand, NIODeadline.now() - last < Self.minOnDemandInterval {
         done()
         return
       }
+      self.lastOnDemand = .now()
       self.waiters.append(done)
       self.fetchNow()
     }
