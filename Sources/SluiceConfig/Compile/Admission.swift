@@ -76,10 +76,16 @@ enum AuthCompiler {
         mutation.remove.append(name)
       }
     }
+    // Claim headers of every JWT provider, on every route: an upstream that trusts
+    // `x-user-id` must not be reachable with a client-made one through a route without auth.
+    for provider in config.auth {
+      if case .jwt(let c) = provider.kind {
+        for (_, header) in c.forwardClaims { remove(header, from: &out.requestHeaders) }
+      }
+    }
     for name in route.auth {
       switch config.authProvider(named: name)?.kind {
       case .jwt(let c)?:
-        for (_, header) in c.forwardClaims { remove(header, from: &out.requestHeaders) }
         if !c.forwardToken {
           for case .header(let h) in c.tokenFrom { remove(h, from: &out.requestHeaders) }
         }

@@ -530,6 +530,16 @@ struct YAMLReader {
   mutating func flowPlain() -> [UInt8] {
     var raw: [UInt8] = []
     while let c = current, !isBreak(c) {
+      // `${env:NAME}` / `${file:/path}` stay one scalar inside a flow collection (SPEC §2
+      // writes `keys: { partner-a: ${env:PARTNER_A_KEY} }`), braces and colon included.
+      if c == UInt8(ascii: "$") && peek(1) == UInt8(ascii: "{") {
+        while let d = current, !isBreak(d) {
+          raw.append(d)
+          advance()
+          if d == UInt8(ascii: "}") { break }
+        }
+        continue
+      }
       if c == UInt8(ascii: ",") || c == UInt8(ascii: "]") || c == UInt8(ascii: "}") || c == UInt8(ascii: "[")
         || c == UInt8(ascii: "{")
       {
