@@ -10,6 +10,7 @@ extension Validator {
     }
     var out: [AuthProviderConfig] = []
     for pair in pairs {
+      declaredProviders.insert(pair.key)
       let what = "auth provider '\(pair.key)'"
       if !Self.isName(pair.key) {
         reader.error(pair.keyLocation, "\(what): names may only use letters, digits, '-', '_' and '.'")
@@ -229,6 +230,7 @@ extension Validator {
     var out: [AccessPolicy] = []
     for pair in pairs {
       let what = "policy '\(pair.key)'"
+      policyLocations[pair.key] = pair.keyLocation
       guard let m = reader.mapping(pair.value, what, known: ["allow"]) else { continue }
       guard let allow = m["allow"], let items = reader.list(allow.value, "\(what).allow") else {
         reader.error(pair.keyLocation, "\(what) needs 'allow': a list of rules")
@@ -275,7 +277,6 @@ extension Validator {
         rules.append(rule)
       }
       out.append(AccessPolicy(name: pair.key, rules: rules))
-      policyLocations[pair.key] = pair.keyLocation
     }
     return out
   }
@@ -301,16 +302,16 @@ extension Validator {
           {
             out.allowOrigins.append(.wildcard(scheme: scheme, suffix: suffix))
           } else {
-            reader.error(loc, "\(what).cors: '\(text)' is not an origin pattern like https://*.example.com")
+            reader.error(loc, "\(what): cors: '\(text)' is not an origin pattern like https://*.example.com")
           }
         } else if (lower.hasPrefix("http://") || lower.hasPrefix("https://")) && !lower.dropFirst(8).contains("/") {
           out.allowOrigins.append(.exact(lower))
         } else {
-          reader.error(loc, "\(what).cors: '\(text)' is not an origin (scheme://host[:port], no path)")
+          reader.error(loc, "\(what): cors: '\(text)' is not an origin (scheme://host[:port], no path)")
         }
       }
     } else {
-      reader.error(node.location, "\(what).cors needs allow_origins")
+      reader.error(node.location, "\(what): cors needs allow_origins")
     }
     if let n = m["allow_methods"]?.value, let items = reader.stringList(n, "\(what).cors.allow_methods") {
       out.allowMethods = items.map { $0.0.uppercased() }
@@ -329,7 +330,7 @@ extension Validator {
       if b && out.allowOrigins.contains(.any) {
         reader.error(
           n.location,
-          "\(what).cors: allow_credentials cannot be used with the '*' origin (browsers refuse it; list the origins)")
+          "\(what): cors: allow_credentials cannot be used with the '*' origin (browsers refuse it; list the origins)")
       }
     }
     if let n = m["max_age"]?.value, let d = reader.duration(n, "\(what).cors.max_age", allowZero: true) {
@@ -391,11 +392,12 @@ extension Validator {
   mutating func checkAuthReferences(_ config: SluiceConfiguration) {
     for listener in config.listeners {
       for route in listener.routes {
-        for (name, at) in authRefs[route.name] ?? [] where config.authProvider(named: name) == nil {
+        for (name, at) in authRefs[route.name] ?? [] where !declaredProviders.contains(name) {
           reader.error(at, "route '\(route.name)' names auth provider '\(name)', which is not defined in 'auth'")
         }
         guard let policyName = route.authorize, let at = policyRefs[route.name] else { continue }
         guard let policy = config.policies.first(where: { $0.name == policyName }) else {
+          if policyLocations[policyName] != nil { continue }  // declared, with errors of its own
           reader.error(at, "route '\(route.name)' names policy '\(policyName)', which is not defined in 'policies'")
           continue
         }

@@ -45,6 +45,8 @@ struct Validator {
   var authRefs: [String: [(String, SourceLocation)]] = [:]
   var policyRefs: [String: SourceLocation] = [:]
   var policyLocations: [String: SourceLocation] = [:]
+  /// Every provider name under `auth`, also those with errors (no cascade of "not defined").
+  var declaredProviders: Set<String> = []
   /// Relative paths (jwks_file, jwks_ca) are relative to the config file's directory.
   let baseDirectory: String
 
