@@ -56,3 +56,28 @@ public struct HTTPURL: Sendable, Hashable, CustomStringConvertible {
 
   public var description: String { (tls ? "https://" : "http://") + hostHeader + target }
 }
+
+/// Standard base64 with padding (RFC 4648 §4), for showing binary bytes in JSON.
+public enum Base64 {
+  public static func encode(_ bytes: [UInt8]) -> String {
+    let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+    var out: [UInt8] = []
+    out.reserveCapacity((bytes.count + 2) / 3 * 4)
+    var i = 0
+    while i + 2 < bytes.count {
+      let v = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
+      for shift in [18, 12, 6, 0] { out.append(alphabet[Int((v >> UInt32(shift)) & 63)]) }
+      i += 3
+    }
+    let rest = bytes.count - i
+    if rest > 0 {
+      var v = UInt32(bytes[i]) << 16
+      if rest == 2 { v |= UInt32(bytes[i + 1]) << 8 }
+      out.append(alphabet[Int((v >> 18) & 63)])
+      out.append(alphabet[Int((v >> 12) & 63)])
+      out.append(rest == 2 ? alphabet[Int((v >> 6) & 63)] : UInt8(ascii: "="))
+      out.append(UInt8(ascii: "="))
+    }
+    return String(decoding: out, as: UTF8.self)
+  }
+}

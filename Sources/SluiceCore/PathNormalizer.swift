@@ -5,7 +5,9 @@
 /// Rules, in order:
 /// - origin-form (`/p?q`) is required; absolute-form `http(s)://host/p?q` is reduced to `/p?q`;
 /// - `\`, `#`, NUL, CR, LF, other control bytes, space and raw non-ASCII bytes are rejected;
-/// - `%XX` must be two hex digits; `%00` is rejected; encoded unreserved characters
+/// - `%XX` must be two hex digits; `%00` is rejected, and so are other encoded control bytes
+///   and encoded bytes that are not valid UTF-8 once decoded (overlong forms included) in the
+///   path (the query may carry them: form data holds `%0A` line breaks); encoded unreserved characters
 ///   (`A-Z a-z 0-9 - . _ ~`) are decoded; everything else stays encoded with upper-case hex, so
 ///   `%2F` and `%5C` remain opaque (never turned into separators);
 /// - dot-segments are removed (RFC 3986 §5.2.4) after that decoding;
@@ -29,6 +31,11 @@ public enum PathError: Error, Sendable, Hashable {
   case forbiddenByte(UInt8)
   case badPercentEncoding
   case encodedNUL
+  /// `%01`-`%1F` or `%7F` in the path (`/a%0d%0aX-Injected:%201`): SECURITY.md rule 5.
+  case encodedControl
+  /// Percent-encoded bytes that do not decode to valid UTF-8, overlong forms included
+  /// (`/%c0%ae%c0%ae/admin`, a classic `..` disguise).
+  case invalidUTF8
 }
 
 public enum PathNormalizer {
@@ -100,6 +107,8 @@ public enum PathNormalizer {
     // Decode unreserved escapes, canonicalise the others.
     var decoded: [UInt8] = []
     decoded.reserveCapacity(rawPath.count)
+    // Encoded bytes ≥ 0x80, in order, with a 0x2F between separate runs: they must be UTF-8.
+    var high: [UInt8] = []
     var i = rawPath.startIndex
     while i < rawPath.endIndex {
       let byte = rawPath[i]
@@ -112,6 +121,12 @@ public enum PathNormalizer {
         }
         let value = hi << 4 | lo
         if value == 0 { return .failure(.encodedNUL) }
+        if value < 0x20 || value == 0x7F { return .failure(.encodedControl) }
+        if value >= 0x80 {
+          high.append(value)
+        } else if !high.isEmpty && high.last != 0x2F {
+          high.append(0x2F)
+        }
         if isUnreserved(value) {
           decoded.append(value)
         } else {
@@ -121,10 +136,12 @@ public enum PathNormalizer {
         }
         i = rawPath.index(after: l)
       } else {
+        if !high.isEmpty && high.last != 0x2F { high.append(0x2F) }
         decoded.append(byte)
         i = rawPath.index(after: i)
       }
     }
+    if !high.isEmpty && String(validating: high, as: UTF8.self) == nil { return .failure(.invalidUTF8) }
     let path = removeDotSegments(decoded, mergeSlashes: mergeSlashes)
     return .success(NormalizedTarget(path: String(decoding: path, as: UTF8.self), query: query))
   }

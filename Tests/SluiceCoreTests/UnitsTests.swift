@@ -90,12 +90,18 @@ final class PathNormalizerTests: XCTestCase {
     XCTAssertEqual(path("/a%5cb"), "/a%5Cb")
     XCTAssertEqual(path("/a%20b"), "/a%20b")
     XCTAssertEqual(path("/%e2%82%ac"), "/%E2%82%AC")
+    XCTAssertEqual(path("/caf%C3%A9/%e2%82%ac"), "/caf%C3%A9/%E2%82%AC")
+    // The query may carry encoded line breaks (form data); it is forwarded as received.
+    XCTAssertEqual(path("/q?text=a%0Ab"), "/q?text=a%0Ab")
   }
 
   func testRejected() {
     for bad in [
       "/a\\b", "/a#b", "/a b", "/a\u{0}b", "/a%00b", "/a%0", "/a%", "/a%zz", "/caf\u{e9}", "/a\rb", "/a\nb",
       "*", "", "relative", "ftp://host/x", "/q?x=%00", "/q?x=%g1", "/\u{7f}",
+      // encoded control bytes and invalid or overlong UTF-8 in the path (issue 11, §9)
+      "/a%0d%0aX-Injected:%201", "/a%09b", "/a%7f", "/a%1F", "/%c0%ae%c0%ae/admin", "/%ff", "/%e2%82",
+      "/%c3x%a9", "/%ed%a0%80", "/%f8%88%80%80%80",
     ] {
       XCTAssertNil(path(bad), "should reject \(bad.debugDescription)")
     }

@@ -35,6 +35,8 @@ final class Exchange {
   var requestEnded = false
   var buffered: [RequestPart] = []
   var expectContinue = false
+  /// An `echo` direct response waiting for the request body (kept up to `echoBodyLimit`).
+  var echoWaiting = false
 
   // upstream
   var upstream: UpstreamConnection?

@@ -227,7 +227,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
   var shouldHoldReads: Bool {
     guard let exchange else { return pendingInput != nil }
     if exchange.requestEnded || exchange.finished { return pendingInput != nil }
-    guard let upstream = exchange.upstream else { return true }
+    guard let upstream = exchange.upstream else { return !exchange.echoWaiting }
     return !upstream.isWritable
   }
 
@@ -403,6 +403,18 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
     let target: BackendTarget
     switch route.target {
     case .direct(let response):
+      if response.echo && exchange.hasBody && !exchange.requestEnded {
+        // `/echo` answers with the body too: read it first (bounded by `echoBodyLimit`).
+        exchange.echoWaiting = true
+        deadlines.body = deadline(limits.requestBodyTimeout.timeAmount, after: now)
+        armTimer()
+        if exchange.expectContinue, let context {
+          exchange.expectContinue = false
+          context.writeAndFlush(wrapOutboundOut(Self.continueBuffer(allocator)), promise: nil)
+        }
+        resumeReadsIfNeeded()
+        return
+      }
       respondDirect(response, exchange)
       return
     case .backend(let t):
@@ -466,7 +478,10 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
     return host.withUTF8 { bytes in
       guard bytes.count <= 1024 else { return false }
       for byte in bytes {
-        if byte <= 0x20 || byte >= 0x7F || byte == UInt8(ascii: "/") || byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "@") {
+        // A comma is what two folded Host values look like (`Host: a,b`).
+        if byte <= 0x20 || byte >= 0x7F || byte == UInt8(ascii: "/") || byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "@")
+          || byte == UInt8(ascii: ",")
+        {
           return false
         }
       }
@@ -737,6 +752,18 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
     if let upstream = exchange.upstream {
       forwardPart(part, exchange, upstream)
       if !upstream.isWritable { upstream.flush() }
+    } else if exchange.echoWaiting {
+      switch part {
+      case .body(let body):
+        let room = Self.echoBodyLimit - exchange.bodyForwarded
+        if room > 0 {
+          exchange.buffered.append(.body(body.getSlice(at: body.readerIndex, length: min(room, body.readableBytes))!))
+          exchange.bodyForwarded += min(room, body.readableBytes)
+        }
+      case .end:
+        exchange.echoWaiting = false
+        if case .direct(let response)? = exchange.route?.target { respondDirect(response, exchange) }
+      }
     } else {
       exchange.buffered.append(part)
     }
@@ -1005,16 +1032,32 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
     writeComplete(status: response.status, headers: headers, body: body, exchange)
   }
 
-  /// `/echo` of the embedded default config: the request as the gateway received it.
+  /// The most request-body bytes `/echo` shows (the rest is read and counted, not shown).
+  static let echoBodyLimit = 64 * 1024
+
+  /// `/echo` of the embedded default config: the request as the gateway received it (SPEC
+  /// §1). The body is shown as text when it is UTF-8, else base64 (`body_base64`), at most
+  /// `echoBodyLimit` bytes of it (`body_truncated`); `body_bytes` counts all of it.
   func echo(_ exchange: Exchange) -> String {
     let fields = exchange.head.fields
     let headers = JSONValue.object(fields.fields.indices.map { (fields.name($0).lowercased(), .string(fields.value($0))) })
-    return JSONValue.object([
+    var pairs: [(String, JSONValue)] = [
       ("method", .string(exchange.head.method)), ("path", .string(exchange.path)),
       ("query", exchange.upstreamQuery.map { .string($0) } ?? .null), ("host", .string(exchange.host)),
       ("client_ip", .string(exchange.clientIP)), ("request_id", .string(exchange.requestID.text)),
       ("headers", headers),
-    ]).rendered() + "\n"
+    ]
+    var body: [UInt8] = []
+    for case .body(var part) in exchange.buffered { body += part.readBytes(length: part.readableBytes) ?? [] }
+    exchange.buffered = []
+    if let text = String(validating: body, as: UTF8.self) {
+      pairs.append(("body", .string(text)))
+    } else {
+      pairs.append(("body_base64", .string(Base64.encode(body))))
+    }
+    pairs.append(("body_bytes", .int(exchange.bodyReceived)))
+    pairs.append(("body_truncated", .bool(exchange.bodyReceived > body.count)))
+    return JSONValue.object(pairs).rendered() + "\n"
   }
 
   func respondError(_ error: GatewayError, _ exchange: Exchange) {
