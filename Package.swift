@@ -80,7 +80,12 @@ let package = Package(
       dependencies: ["SluiceCore", "SluiceProxy", .product(name: "NIOCore", package: "swift-nio")],
       path: "Fuzz/FuzzHTTP1"),
     .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),
-    .testTarget(name: "SluiceFeaturesTests", dependencies: ["SluiceFeatures", "SluiceCore"]),
+    .testTarget(
+      name: "SluiceFeaturesTests",
+      dependencies: [
+        "SluiceFeatures", "SluiceCore", .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "_CryptoExtras", package: "swift-crypto"),
+      ]),
     .testTarget(name: "SluiceAdaptersTests", dependencies: ["SluiceAdapters", "SluiceFeatures"]),
     .testTarget(
       name: "SluiceConfigTests", dependencies: ["SluiceConfig", "SluiceCore", "SluiceFeatures"],
