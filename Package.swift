@@ -76,6 +76,10 @@ let package = Package(
     .executableTarget(
       name: "FuzzPath", dependencies: ["SluiceCore", "SluiceFeatures"], path: "Fuzz/FuzzPath"),
     .executableTarget(
+      name: "FuzzJWT",
+      dependencies: ["SluiceCore", "SluiceFeatures", .product(name: "Crypto", package: "swift-crypto")],
+      path: "Fuzz/FuzzJWT"),
+    .executableTarget(
       name: "FuzzHTTP1",
       dependencies: ["SluiceCore", "SluiceProxy", .product(name: "NIOCore", package: "swift-nio")],
       path: "Fuzz/FuzzHTTP1"),

@@ -11,8 +11,10 @@ if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
-if ! python3 -c 'import pytest, requests' >/dev/null 2>&1; then
-  python3 -m pip install -q pytest requests || python3 -m pip install -q --break-system-packages pytest requests
+# PyJWT + cryptography mint tokens for every algorithm; trustme makes the test CA for https JWKS.
+if ! python3 -c 'import pytest, requests, jwt, cryptography, trustme' >/dev/null 2>&1; then
+  python3 -m pip install -q pytest requests pyjwt cryptography trustme \
+    || python3 -m pip install -q --break-system-packages pytest requests pyjwt cryptography trustme
 fi
 
 echo "== build"
