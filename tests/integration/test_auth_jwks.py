@@ -150,3 +150,37 @@ def test_jwks_over_https_with_a_test_ca(gateway, upstream, server, tmp_path):
     time.sleep(1.0)
     assert requests.get(gw2.url("/x"), headers=bearer(a.token())).status_code == 503
     assert "JWKS fetch failed" in gw2.stderr_text()
+
+
+def test_suspended_request_client_leaves_and_pipelining(gateway, upstream, server):
+    """A request waiting for a key refresh holds no reads, keeps pipelined requests in order,
+    and a client that leaves meanwhile costs nothing."""
+    import socket
+    a = KeyPair("ES256", "a")
+    js = server([a])
+    up = upstream()
+    gw = start(gateway, up, auth_config(url_provider(js.url, "    jwks_timeout: 3s")))
+    wait_status(gw, a.token(), 200)
+    js.mode, js.stall = "stall", 1.0
+    unknown = a.token(headers={"kid": "later"})
+    # The client leaves while its request waits for the refresh.
+    s = socket.create_connection(("127.0.0.1", gw.port))
+    s.sendall(f"GET /x HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {unknown}\r\n\r\n".encode())
+    time.sleep(0.1)
+    s.close()
+    # Pipelined: the waiting request is answered first, then the next one.
+    time.sleep(1.2)
+    s = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
+    s.sendall((f"GET /x HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {a.token(headers={'kid': 'later2'})}\r\n\r\n"
+               f"GET /y HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {a.token()}\r\nConnection: close\r\n\r\n").encode())
+    data = b""
+    while True:
+        piece = s.recv(65536)
+        if not piece:
+            break
+        data += piece
+    s.close()
+    statuses = [int(line.split(b" ")[1]) for line in data.split(b"\r\n") if line.startswith(b"HTTP/1.1 ")]
+    assert statuses == [401, 200], data[:300]
+    assert up.last.target == "/y"
+    assert gw.alive()

@@ -1,0 +1,57 @@
+"""The auth examples, run as written (ports and addresses swapped for free ones)."""
+import os
+
+import pytest
+import requests
+
+from authkit import JWKSServer, KeyPair, claims
+from conftest import ROOT
+
+
+def load(name, up, extra=None):
+    text = open(os.path.join(ROOT, "examples", name)).read()
+    text = text.replace("127.0.0.1:8080", "127.0.0.1:{{PORT}}").replace("127.0.0.1:9000", up.address)
+    text = text.replace("version: 1\n", "version: 1\nadmin: { listen: 127.0.0.1:{{ADMIN_PORT}} }\n", 1)
+    for a, b in (extra or {}).items():
+        text = text.replace(a, b)
+    return text
+
+
+def test_jwt_jwks_example(gateway, upstream):
+    key = KeyPair("ES256", "k1")
+    js = JWKSServer([key])
+    try:
+        up = upstream()
+        gw = gateway(load("jwt-jwks.yaml", up, {"http://127.0.0.1:8081/.well-known/jwks.json": js.url}))
+        body = claims(iss="https://id.example.com", tenant="t9", role="user", groups=["ops"])
+        tok = key.token(body)
+        assert requests.get(gw.url("/health")).status_code == 200
+        r = requests.get(gw.url("/api/items"), headers={"Authorization": "Bearer " + tok})
+        assert r.status_code == 200 and up.last.header("x-tenant-id") == "t9"
+        assert requests.get(gw.url("/api/items"), cookies={"session": tok}).status_code == 200
+        assert requests.get(gw.url("/api/admin/x"), headers={"Authorization": "Bearer " + tok}).status_code == 200
+        assert requests.delete(gw.url("/api/admin/x"), headers={"Authorization": "Bearer " + tok}).status_code == 403
+        assert requests.get(gw.url("/api/items")).status_code == 401
+    finally:
+        js.close()
+
+
+def test_api_keys_example(gateway, upstream):
+    up = upstream()
+    gw = gateway(load("api-keys.yaml", up),
+                 env={"PARTNER_A_KEY": "partner-a-0123456789", "PARTNER_B_KEY": "partner-b-0123456789"})
+    assert requests.get(gw.url("/partners/orders"), headers={"x-api-key": "partner-b-0123456789"}).status_code == 200
+    assert up.last.target == "/orders" and up.last.header("x-api-key") is None
+    assert requests.get(gw.url("/partners/orders"), headers={"x-api-key": "nope-nope-nope-nope"}).status_code == 401
+
+
+def test_cors_example(gateway, upstream):
+    up = upstream()
+    gw = gateway(load("cors.yaml", up))
+    r = requests.options(gw.url("/api/x"), headers={"Origin": "https://pr-12.preview.example.com",
+                                                    "Access-Control-Request-Method": "DELETE"})
+    assert r.status_code == 204 and r.headers["access-control-allow-origin"] == "https://pr-12.preview.example.com"
+    assert len(up.requests) == 0
+    r = requests.get(gw.url("/api/x"), headers={"Origin": "https://app.example.com"})
+    assert r.headers["access-control-allow-origin"] == "https://app.example.com"
+    assert r.headers["access-control-expose-headers"] == "x-request-id"
