@@ -162,16 +162,10 @@ def test_suspended_request_client_leaves_and_pipelining(gateway, upstream, serve
     gw = start(gateway, up, auth_config(url_provider(js.url, "    jwks_timeout: 3s")))
     wait_status(gw, a.token(), 200)
     js.mode, js.stall = "stall", 1.0
-    unknown = a.token(headers={"kid": "later"})
-    # The client leaves while its request waits for the refresh.
-    s = socket.create_connection(("127.0.0.1", gw.port))
-    s.sendall(f"GET /x HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {unknown}\r\n\r\n".encode())
-    time.sleep(0.1)
-    s.close()
-    # Pipelined: the waiting request is answered first, then the next one.
-    time.sleep(1.2)
+    # Pipelined: the waiting request is answered first (after the 1 s refresh), then the next.
     s = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
-    s.sendall((f"GET /x HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {a.token(headers={'kid': 'later2'})}\r\n\r\n"
+    t0 = time.time()
+    s.sendall((f"GET /x HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {a.token(headers={'kid': 'later'})}\r\n\r\n"
                f"GET /y HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {a.token()}\r\nConnection: close\r\n\r\n").encode())
     data = b""
     while True:
@@ -180,7 +174,17 @@ def test_suspended_request_client_leaves_and_pipelining(gateway, upstream, serve
             break
         data += piece
     s.close()
-    statuses = [int(line.split(b" ")[1]) for line in data.split(b"\r\n") if line.startswith(b"HTTP/1.1 ")]
+    import re
+    statuses = [int(m) for m in re.findall(rb"HTTP/1\.1 (\d{3}) ", data)]
     assert statuses == [401, 200], data[:300]
+    assert time.time() - t0 >= 0.9  # it did wait for the refresh
     assert up.last.target == "/y"
+    # The client leaves while its request waits for the next refresh (after the 5 s interval).
+    time.sleep(5.1)
+    s = socket.create_connection(("127.0.0.1", gw.port))
+    s.sendall(f"GET /x HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {a.token(headers={'kid': 'later3'})}\r\n\r\n".encode())
+    time.sleep(0.1)
+    s.close()
+    assert requests.get(gw.url("/z"), headers=bearer(a.token())).status_code == 200
+    time.sleep(1.2)
     assert gw.alive()
