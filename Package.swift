@@ -71,6 +71,14 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: strict),
+    // Micro benchmark: JWT verifications per second per core (bench/RESULTS.md).
+    .executableTarget(
+      name: "JWTVerifyBench",
+      dependencies: [
+        "SluiceCore", "SluiceFeatures", .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "_CryptoExtras", package: "swift-crypto"),
+      ],
+      path: "Benchmarks/JWTVerify"),
     // Fuzz entry points (Fuzz/run.sh builds them with libFuzzer; a plain build replays files).
     .executableTarget(name: "FuzzConfig", dependencies: ["SluiceConfig", "SluiceCore"], path: "Fuzz/FuzzConfig"),
     .executableTarget(
