@@ -10,6 +10,8 @@
 #   bench/instructions.sh                       # the current release build, N=4000
 #   INSTR_REQUESTS=8000 bench/instructions.sh path/to/other/sluice
 #   INSTR_CONFIG=bench/sluice-features.yaml.tmpl bench/instructions.sh   # features config
+#   INSTR_CONFIG=bench/sluice-auth.yaml.tmpl INSTR_SETUP='python3 bench/tools/mint.py $work RS256' \
+#     bench/instructions.sh    # cached RS256 token on every request (INSTR_SETUP's output is the token)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 requests=${INSTR_REQUESTS:-4000}
@@ -19,6 +21,14 @@ command -v valgrind >/dev/null || apt-get install -y valgrind >/dev/null
 binary=${1:-.build/release/sluice}
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; [[ -f $work/nginx.pid ]] && kill "$(cat "$work/nginx.pid")" 2>/dev/null; rm -rf "$work"' EXIT
+# INSTR_SETUP runs first (with $work set); its output is a bearer token for every request.
+[[ -n ${INSTR_SETUP:-} ]] && INSTR_HEADER="Authorization: Bearer $(eval "$INSTR_SETUP")"
+# INSTR_HEADER='Name: value' adds a header to every request (a copy of oload.c is patched).
+if [[ -n ${INSTR_HEADER:-} ]]; then
+  sed "s|User-Agent: oload\\\\r\\\\n|User-Agent: oload\\\\r\\\\n${INSTR_HEADER}\\\\r\\\\n|" "$oload_src" > "$work/oload.c"
+  grep -q "${INSTR_HEADER:0:20}" "$work/oload.c" || { echo "could not add the header to oload.c"; exit 1; }
+  oload_src=$work/oload.c
+fi
 gcc -O2 -o "$work/oload" "$oload_src" -lm
 # Valgrind 3.19 cannot read the DWARF 5 that Swift 6 emits; the symbol table is enough.
 strip --strip-debug -o "$work/sluice" "$binary"

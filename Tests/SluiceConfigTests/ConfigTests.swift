@@ -11,7 +11,10 @@ final class ConfigGoldenTests: XCTestCase {
   static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent()
 
-  let env = ["SLUICE_TEST_TOKEN": "t0k", "SLUICE_ADMIN_TOKEN": "t0k"]
+  let env = [
+    "SLUICE_TEST_TOKEN": "t0k", "SLUICE_ADMIN_TOKEN": "t0k", "PARTNER_A_KEY": "partner-a-0123456789",
+    "PARTNER_B_KEY": "partner-b-0123456789",
+  ]
 
   func files(_ folder: String) throws -> [String] {
     let dir = Self.root.appendingPathComponent(folder)

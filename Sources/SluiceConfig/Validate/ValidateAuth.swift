@@ -206,6 +206,8 @@ extension Validator {
     }
     if let pairs = reader.stringMap(keysPair.value, "\(what).keys") {
       for (name, key, loc) in pairs {
+        // A value whose `${env:}`/`${file:}` failed is already reported on its line.
+        if reader.diagnostics.contains(where: { $0.severity == .error && $0.line == loc.line }) { continue }
         if key.utf8.count < 16 {
           reader.error(loc, "\(what): key '\(name)' must be at least 16 characters long")
         } else if !HeaderRules.isValidValue(key) {

@@ -55,8 +55,7 @@ public enum Authentication {
         }
         if firstFailure == nil { firstFailure = (index, .invalidKey) }
       case .jwt(let p):
-        guard let (source, token) = Credentials.extract(p.sources, from: request) else { continue }
-        let bytes = Array(token.utf8)
+        guard let (source, bytes) = Credentials.extractBytes(p.sources, from: request) else { continue }
         var verdict: JWTVerdict
         if bytes.isEmpty {
           verdict = .invalid(.malformed)
@@ -65,14 +64,14 @@ public enum Authentication {
         } else {
           let key = TokenCache.key(provider: p.name, token: bytes)
           let version = p.keys.version
-          if let claims = cache.lookup(key, now: now, keysVersion: version) {
+          if let claims = cache.lookup(key, token: bytes, now: now, keysVersion: version) {
             verdict = .valid(claims)
           } else {
             let (keys, availability) = p.keys.current()
             if let keys {
               verdict = JWTVerifier.verify(bytes, keys: keys, policy: p.policy, now: now)
               if case .valid(let claims) = verdict {
-                cache.insert(key, claims: claims, now: now, clockSkew: p.policy.clockSkewSeconds, keysVersion: version)
+                cache.insert(key, token: bytes, claims: claims, now: now, clockSkew: p.policy.clockSkewSeconds, keysVersion: version)
               }
             } else {
               _ = availability

@@ -46,6 +46,21 @@ public enum Credentials {
     return nil
   }
 
+  /// `extract`, as bytes: the `Authorization` header's token is copied once, not three times.
+  public static func extractBytes(_ sources: [TokenSource], from request: some CredentialSource) -> (TokenSource, [UInt8])? {
+    for source in sources {
+      if case .header("authorization") = source {
+        let values = request.headerValues("authorization")
+        guard let first = values.first else { continue }
+        if values.count > 1 { return (source, []) }
+        if let token = bearerBytes(first) { return (source, token) }
+        continue
+      }
+      if let value = value(source, from: request) { return (source, Array(value.utf8)) }
+    }
+    return nil
+  }
+
   public static func value(_ source: TokenSource, from request: some CredentialSource) -> String? {
     switch source {
     case .header(let name):
@@ -74,29 +89,28 @@ public enum Credentials {
   }
 
   /// `Bearer <b64token>` (RFC 6750 §2.1: the scheme is case-insensitive, then one or more
-  /// spaces). Another scheme (`Basic …`) is no bearer token: nil.
+  /// spaces). Another scheme (`Basic …`) is no bearer token: nil. A bearer credential with
+  /// bytes outside b64token is present but malformed: "".
   public static func bearer(_ value: String) -> String? {
-    let bytes = Array(value.utf8)
-    guard bytes.count > 7 else { return nil }
-    let scheme = bytes[0..<6].map { $0 | 0x20 }
-    guard scheme == Array("bearer".utf8) else { return nil }
-    guard bytes[6] == UInt8(ascii: " ") else { return nil }
-    var i = 6
-    while i < bytes.count && bytes[i] == UInt8(ascii: " ") { i += 1 }
-    let token = bytes[i...]
-    // b64token: ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/", then "=" padding.
-    var padding = false
-    for b in token {
-      let isChar =
-        (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39) || b == 0x2D || b == 0x2E
-        || b == 0x5F || b == 0x7E || b == 0x2B || b == 0x2F
-      if b == UInt8(ascii: "=") {
-        padding = true
-      } else if !isChar || padding {
-        return ""  // present but malformed: a 401 with invalid_token, not "no credentials"
-      }
+    bearerBytes(value).map { String(decoding: $0, as: UTF8.self) }
+  }
+
+
+  /// `bearer` as bytes, copied once out of the header value (the hot path of a JWT route).
+  /// The token's alphabet is not checked here: a JWT is decoded strictly (base64url) before
+  /// it is verified, and a cache hit needs the exact bytes of a verified token.
+  public static func bearerBytes(_ value: String) -> [UInt8]? {
+    var value = value
+    return value.withUTF8 { bytes -> [UInt8]? in
+      guard bytes.count > 7,
+        bytes[0] | 0x20 == UInt8(ascii: "b"), bytes[1] | 0x20 == UInt8(ascii: "e"), bytes[2] | 0x20 == UInt8(ascii: "a"),
+        bytes[3] | 0x20 == UInt8(ascii: "r"), bytes[4] | 0x20 == UInt8(ascii: "e"), bytes[5] | 0x20 == UInt8(ascii: "r"),
+        bytes[6] == UInt8(ascii: " ")
+      else { return nil }
+      var start = 7
+      while start < bytes.count && bytes[start] == UInt8(ascii: " ") { start += 1 }
+      return Array(bytes[start..<bytes.count])
     }
-    return String(decoding: token, as: UTF8.self)
   }
 
   /// The value of `name` in a raw query string, percent-decoded; nil when absent.
