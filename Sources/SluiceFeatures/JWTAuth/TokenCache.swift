@@ -1,18 +1,26 @@
-/// Verified tokens of one event loop, so a hot RS256 or ES256 token costs a keyed hash and a
-/// lookup instead of a signature check. Keyed by a keyed hash of (provider, token) — SipHash
-/// (Swift's `Hasher`, seeded at random per process) — and the token's length; a hit must also
-/// match the token's last 64 bytes (its signature) exactly. The seed never leaves the process,
-/// so an attacker cannot aim a forged token at a cached one, and a forged token would need a
-/// cached token's signature as well. SHA-256 cost 19k instructions per request on a 600-byte
-/// token (a third of a proxied request), this about 2.7k (bench/RESULTS.md). An entry is valid until the token's `exp` (plus clock
-/// skew; tokens without `exp` for at most 5 minutes) and only for the key-set version it was
-/// verified with, so rotated-out keys stop admitting at once.
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Musl)
+  import Musl
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// Verified tokens of one event loop, so a hot RS256 or ES256 token costs a lookup and a
+/// `memcmp` instead of a signature check. An entry holds the whole token and a hit needs the
+/// exact bytes, so no hash collision can admit a forged token; the hash (`Hasher` over the
+/// provider, the token's length and its last 32 bytes — its signature) only finds the bucket.
+/// SHA-256 of the token cost 19k instructions per request on a 600-byte token, a third of a
+/// proxied request; this costs about 1k (bench/RESULTS.md). An entry is valid until the
+/// token's `exp` (plus clock skew; tokens without `exp` for at most 5 minutes) and only for the
+/// key-set version it was verified with, so rotated-out keys stop admitting at once.
 ///
-/// Bounded: at most `capacity` entries per loop (default 8,192, first in first out); with two
-/// loops a flood of distinct tokens holds at most 16,384 entries (bench/RESULTS.md measures
+/// Bounded: at most `capacity` entries per loop (default 4,096, first in first out), each the
+/// token's bytes plus its parsed claims (about 2 KiB for a 1 KiB token); with two loops a flood
+/// of distinct valid tokens holds at most 8,192 entries, ~16 MiB (bench/RESULTS.md measures
 /// the RSS). Loop-confined: no lock.
 public final class TokenCache {
-  public static let defaultCapacity = 8192
+  public static let defaultCapacity = 4096
   /// Longest a token without `exp` stays cached.
   public static let noExpiryTTL: Int64 = 300
 
@@ -21,7 +29,7 @@ public final class TokenCache {
   }
 
   struct Entry {
-    var tail: ArraySlice<UInt8>
+    var token: [UInt8]
     var claims: VerifiedClaims
     var validUntil: Int64
     var keysVersion: Int
@@ -41,14 +49,19 @@ public final class TokenCache {
   public static func key(provider: String, token: [UInt8]) -> Key {
     var hasher = Hasher()
     hasher.combine(provider)
-    token.withUnsafeBytes { hasher.combine(bytes: $0) }
+    token.withUnsafeBytes { raw in
+      let tail = min(32, raw.count)
+      hasher.combine(bytes: UnsafeRawBufferPointer(rebasing: raw[(raw.count - tail)...]))
+    }
     return Key(hash: hasher.finalize(), length: token.count)
   }
 
-  static func tail(_ token: [UInt8]) -> ArraySlice<UInt8> { token.suffix(64) }
-
   public func lookup(_ key: Key, token: [UInt8], now: Int64, keysVersion: Int) -> VerifiedClaims? {
-    guard let entry = entries[key], entry.tail == Self.tail(token) else { return nil }
+    guard let entry = entries[key] else { return nil }
+    let same = entry.token.withUnsafeBytes { a in
+      token.withUnsafeBytes { b in a.count == b.count && (a.count == 0 || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0) }
+    }
+    guard same else { return nil }
     guard now < entry.validUntil, entry.keysVersion == keysVersion else {
       entries[key] = nil
       return nil
@@ -57,11 +70,10 @@ public final class TokenCache {
   }
 
   public func insert(_ key: Key, token: [UInt8], claims: VerifiedClaims, now: Int64, clockSkew: Int64, keysVersion: Int) {
-    let tail = Array(Self.tail(token))[...]
     let until = claims.expiresAt.map { $0 &+ clockSkew } ?? (now + Self.noExpiryTTL)
     guard until > now else { return }
     if entries[key] != nil {
-      entries[key] = Entry(tail: tail, claims: claims, validUntil: until, keysVersion: keysVersion)
+      entries[key] = Entry(token: token, claims: claims, validUntil: until, keysVersion: keysVersion)
       return
     }
     if order.count < capacity {
@@ -71,6 +83,6 @@ public final class TokenCache {
       order[next] = key
       next = (next + 1) % capacity
     }
-    entries[key] = Entry(tail: tail, claims: claims, validUntil: until, keysVersion: keysVersion)
+    entries[key] = Entry(token: token, claims: claims, validUntil: until, keysVersion: keysVersion)
   }
 }

@@ -86,8 +86,8 @@ final class KeysAndCacheTests: XCTestCase {
     XCTAssertEqual(cache.count, 3)  // bounded, first in first out
     XCTAssertNil(cache.lookup(keys[0], token: tokens[0], now: 900, keysVersion: 1))
     XCTAssertNotNil(cache.lookup(keys[4], token: tokens[4], now: 900, keysVersion: 1))
-    // The same key with other bytes (a forged collision) is a miss: the signature tail differs.
-    XCTAssertNil(cache.lookup(keys[4], token: tokens[3], now: 900, keysVersion: 1))
+    // The same key with other bytes (a forged collision) is a miss: a hit needs the exact bytes.
+    XCTAssertNil(cache.lookup(keys[4], token: Array("token-X".utf8), now: 900, keysVersion: 1))
     XCTAssertNotNil(cache.lookup(keys[4], token: tokens[4], now: 1_059, keysVersion: 1))  // exp + skew
     XCTAssertNil(cache.lookup(keys[4], token: tokens[4], now: 1_060, keysVersion: 1))
     XCTAssertNil(cache.lookup(keys[3], token: tokens[3], now: 900, keysVersion: 2))  // keys changed
