@@ -27,7 +27,7 @@ integration: build
 	SLUICE_BIN=$$PWD/.build/debug/sluice python3 -m pytest -q tests/integration
 
 format-lint:
-	$(SWIFT) format lint --strict --recursive Sources Tests Fuzz
+	$(SWIFT) format lint --strict --recursive Sources Tests Fuzz Benchmarks
 
 import-check:
 	$(SWIFT) build --explicit-target-dependency-import-check error

@@ -22,13 +22,13 @@ let payload =
   "{\"sub\":\"alice\",\"iss\":\"https://id\",\"aud\":\"api\",\"exp\":\(nowSeconds + 3600),\"iat\":\(nowSeconds),\"role\":\"admin\"}"
 
 func token(_ alg: String, _ sign: ([UInt8]) -> [UInt8]) -> [UInt8] {
-  let input = Base64URL.encode(Array("{\"alg\":\"\(alg)\",\"kid\":\"k\",\"typ\":\"JWT\"}".utf8)) + "."
+  let input =
+    Base64URL.encode(Array("{\"alg\":\"\(alg)\",\"kid\":\"k\",\"typ\":\"JWT\"}".utf8)) + "."
     + Base64URL.encode(Array(payload.utf8))
   return Array((input + "." + Base64URL.encode(sign(Array(input.utf8)))).utf8)
 }
 
-func measure(_ name: String, _ alg: JWTAlgorithm, _ key: VerificationKey.Material, _ tok: [UInt8], seconds: Double = 3)
-{
+func measure(_ name: String, _ alg: JWTAlgorithm, _ key: VerificationKey.Material, _ tok: [UInt8], seconds: Double = 3) {
   let keys = KeySet(keys: [VerificationKey(kid: "k", algorithms: [alg], material: key)])
   let policy = JWTPolicy(issuer: "https://id", audiences: ["api"], algorithms: [alg], clockSkewSeconds: 60)
   guard case .valid = JWTVerifier.verify(tok, keys: keys, policy: policy, now: nowSeconds) else {

@@ -125,11 +125,12 @@ public enum ConfigJSON {
 
   static func auditSink(_ s: AuditSinkConfig) -> JSONValue {
     // The URL may carry a secret in its query (a token for the receiver): shown without it.
-    let url = HTTPURL.parse(s.url).map { u in
-      var shown = u
-      if let q = u.target.firstIndex(of: "?") { shown.target = String(u.target[..<q]) + "?<redacted>" }
-      return shown.description
-    } ?? s.url
+    let url =
+      HTTPURL.parse(s.url).map { u in
+        var shown = u
+        if let q = u.target.firstIndex(of: "?") { shown.target = String(u.target[..<q]) + "?<redacted>" }
+        return shown.description
+      } ?? s.url
     return .object([
       ("type", .string("webhook")), ("name", .string(s.name)), ("url", .string(url)),
       ("events", .array(AuditEventKind.allCases.filter { s.events.contains($0) }.map { .string($0.rawValue) })),

@@ -138,7 +138,8 @@ extension Validator {
       }
     }
     for key in ["jwks_refresh", "jwks_ca", "jwks_timeout", "on_jwks_unavailable"] where m[key] != nil {
-      if case .url = keySource {} else {
+      if case .url = keySource {
+      } else {
         reader.error(m[key]!.keyLocation, "\(what): \(key) applies to jwks_url only")
       }
     }
@@ -191,12 +192,16 @@ extension Validator {
       reader.error(m["query"]!.keyLocation, "\(what): use either header or query")
     }
     if let n = m["header"]?.value, let text = reader.string(n, "\(what).header") {
-      if HeaderRules.isToken(text) { out.source = .header(text.lowercased()) } else {
+      if HeaderRules.isToken(text) {
+        out.source = .header(text.lowercased())
+      } else {
         reader.error(n.location, "\(what): '\(text)' is not a valid header name")
       }
     }
     if let n = m["query"]?.value, let text = reader.string(n, "\(what).query") {
-      if !text.isEmpty && !text.contains("&") && !text.contains("=") { out.source = .query(text) } else {
+      if !text.isEmpty && !text.contains("&") && !text.contains("=") {
+        out.source = .query(text)
+      } else {
         reader.error(n.location, "\(what): '\(text)' is not a query parameter name")
       }
     }
@@ -259,14 +264,18 @@ extension Validator {
         }
         if let n = r["source_ip"]?.value, let ips = reader.stringList(n, "\(what).source_ip") {
           for (text, loc) in ips {
-            if let cidr = CIDR(text) { rule.sourceIPs.append(cidr) } else {
+            if let cidr = CIDR(text) {
+              rule.sourceIPs.append(cidr)
+            } else {
               reader.error(loc, "\(what): '\(text)' is not an IP network like 10.0.0.0/8")
             }
           }
         }
         if let n = r["methods"]?.value, let ms = reader.stringList(n, "\(what).methods") {
           for (text, loc) in ms {
-            if HeaderRules.isToken(text) { rule.methods.insert(text.uppercased()) } else {
+            if HeaderRules.isToken(text) {
+              rule.methods.insert(text.uppercased())
+            } else {
               reader.error(loc, "'\(text)' is not an HTTP method")
             }
           }
@@ -371,7 +380,9 @@ extension Validator {
       if let n = s["events"]?.value, let evs = reader.stringList(n, "\(what).events") {
         var set: Set<AuditEventKind> = []
         for (text, loc) in evs {
-          if let k = AuditEventKind(rawValue: text) { set.insert(k) } else {
+          if let k = AuditEventKind(rawValue: text) {
+            set.insert(k)
+          } else {
             reader.error(
               loc, "\(what): unknown event '\(text)' (\(AuditEventKind.allCases.map(\.rawValue).joined(separator: ", ")))")
           }

@@ -95,7 +95,6 @@ public enum Credentials {
     bearerBytes(value).map { String(decoding: $0, as: UTF8.self) }
   }
 
-
   /// `bearer` as bytes, copied once out of the header value (the hot path of a JWT route).
   /// The token's alphabet is not checked here: a JWT is decoded strictly (base64url) before
   /// it is verified, and a cache hit needs the exact bytes of a verified token.

@@ -21,9 +21,10 @@ final class CORSPolicyTests: XCTestCase {
     XCTAssertTrue(p.allows(origin: "https://app.example.com"))
     XCTAssertTrue(p.allows(origin: "HTTPS://APP.EXAMPLE.COM"))
     XCTAssertTrue(p.allows(origin: "https://a.b.example.org"))
-    for bad in ["https://example.org", "http://a.example.org", "https://a.example.org.evil", "https://evil.com/.example.org",
-      "https://a_b.example.org", "null", "https://app.example.com.evil.com"]
-    {
+    for bad in [
+      "https://example.org", "http://a.example.org", "https://a.example.org.evil", "https://evil.com/.example.org",
+      "https://a_b.example.org", "null", "https://app.example.com.evil.com",
+    ] {
       XCTAssertFalse(p.allows(origin: bad), bad)
     }
     var any = CORSPolicy()
@@ -39,9 +40,15 @@ final class CORSPolicyTests: XCTestCase {
     XCTAssertEqual(value(ok, "access-control-allow-origin"), "https://app.example.com")
     XCTAssertEqual(value(ok, "access-control-allow-credentials"), "true")
     XCTAssertEqual(value(ok, "access-control-max-age"), "600")
-    XCTAssertNil(value(p.preflightHeaders(origin: "https://app.example.com", requestMethod: "DELETE", requestHeaders: nil), "access-control-allow-origin"))
-    XCTAssertNil(value(p.preflightHeaders(origin: "https://app.example.com", requestMethod: "PUT", requestHeaders: "x-evil"), "access-control-allow-origin"))
-    XCTAssertNil(value(p.preflightHeaders(origin: "https://evil.com", requestMethod: "GET", requestHeaders: nil), "access-control-allow-origin"))
+    XCTAssertNil(
+      value(
+        p.preflightHeaders(origin: "https://app.example.com", requestMethod: "DELETE", requestHeaders: nil), "access-control-allow-origin"))
+    XCTAssertNil(
+      value(
+        p.preflightHeaders(origin: "https://app.example.com", requestMethod: "PUT", requestHeaders: "x-evil"), "access-control-allow-origin"
+      ))
+    XCTAssertNil(
+      value(p.preflightHeaders(origin: "https://evil.com", requestMethod: "GET", requestHeaders: nil), "access-control-allow-origin"))
     let actual = p.responseHeaders(origin: "https://app.example.com")
     XCTAssertEqual(value(actual, "vary"), "Origin")
     XCTAssertEqual(value(actual, "access-control-expose-headers"), "x-total")

@@ -109,8 +109,9 @@ final class JWTVerifierTests: XCTestCase {
     let (key, keys) = es256()
     let other = P256.Signing.PrivateKey()
     let two = KeySet(keys: keys.keys + [VerificationKey(kid: "e2", algorithms: [.ES256], material: .p256(other.publicKey))])
-    guard case .unknownKID = JWTVerifier.verify(
-      es256Token(key, header: "{\"alg\":\"ES256\",\"kid\":\"zz\"}"), keys: keys, policy: policy([.ES256]), now: now)
+    guard
+      case .unknownKID = JWTVerifier.verify(
+        es256Token(key, header: "{\"alg\":\"ES256\",\"kid\":\"zz\"}"), keys: keys, policy: policy([.ES256]), now: now)
     else { return XCTFail("unknown kid must ask for a refresh") }
     // Without a kid: fine with one key, refused with several.
     assertValid(
@@ -135,9 +136,10 @@ final class JWTVerifierTests: XCTestCase {
         policy: policy([.ES256]), now: now), .malformed)
     let input = b64("{\"alg\":\"ES256\",\"kid\":\"e1\"}") + "." + b64(payload())
     let order = JWTVerifier.p256Order
-    for sig in [[UInt8](repeating: 0, count: 64), order + [UInt8](repeating: 1, count: 32), [UInt8](repeating: 1, count: 32) + order,
-      [UInt8](repeating: 0xFF, count: 64), [UInt8](repeating: 1, count: 63)]
-    {
+    for sig in [
+      [UInt8](repeating: 0, count: 64), order + [UInt8](repeating: 1, count: 32), [UInt8](repeating: 1, count: 32) + order,
+      [UInt8](repeating: 0xFF, count: 64), [UInt8](repeating: 1, count: 63),
+    ] {
       let t = Array((input + "." + Base64URL.encode(sig)).utf8)
       assertInvalid(JWTVerifier.verify(t, keys: keys, policy: policy([.ES256]), now: now), .badSignature)
     }
@@ -199,19 +201,23 @@ final class JWTVerifierTests: XCTestCase {
   }
 
   func testJSONParser() {
-    XCTAssertEqual(JSONParser.parse(Array("{\"a\":[1,-2.5e3,true,null,\"\\u00e9\\ud83d\\ude00\"]}".utf8)), .success(.object([
-      ("a", .array([.int(1), .double(-2500), .bool(true), .null, .string("é😀")]))
-    ])))
-    for bad in ["{\"a\":1,\"a\":2}", "[1,]", "{\"a\"}", "01", "1.", "\"\\ud800\"", "\"\u{1}\"", "[1] x", "{'a':1}", "nul",
-      "\"\\x\"", "1e", "-"]
-    {
+    XCTAssertEqual(
+      JSONParser.parse(Array("{\"a\":[1,-2.5e3,true,null,\"\\u00e9\\ud83d\\ude00\"]}".utf8)),
+      .success(
+        .object([
+          ("a", .array([.int(1), .double(-2500), .bool(true), .null, .string("é😀")]))
+        ])))
+    for bad in [
+      "{\"a\":1,\"a\":2}", "[1,]", "{\"a\"}", "01", "1.", "\"\\ud800\"", "\"\u{1}\"", "[1] x", "{'a':1}", "nul",
+      "\"\\x\"", "1e", "-",
+    ] {
       guard case .failure = JSONParser.parse(Array(bad.utf8)) else { return XCTFail(bad) }
     }
     XCTAssertEqual(JSONParser.parse([0x22, 0xC0, 0xAE, 0x22]), .failure(.invalidUTF8))
-    XCTAssertEqual(JSONParser.parse(Array((String(repeating: "[", count: 33) + String(repeating: "]", count: 33)).utf8)), .failure(.tooDeep))
+    XCTAssertEqual(
+      JSONParser.parse(Array((String(repeating: "[", count: 33) + String(repeating: "]", count: 33)).utf8)), .failure(.tooDeep))
     if case .failure = JSONParser.parse(Array((String(repeating: "[", count: 32) + String(repeating: "]", count: 32)).utf8)) {
       XCTFail("32 levels are allowed")
     }
   }
 }
-

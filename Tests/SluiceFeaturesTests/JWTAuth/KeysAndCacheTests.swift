@@ -19,16 +19,18 @@ final class KeysAndCacheTests: XCTestCase {
     // n and e from the PKCS#1 DER of the public key: SEQUENCE { INTEGER n, INTEGER e }
     let der = Array(rsa.pkcs1DERRepresentation)
     let (n, e) = Self.rsaNE(der)
-    let doc = "{\"keys\":[" + [
-      jwk(["kty": "EC", "crv": "P-256", "x": x, "y": y, "kid": "ec"]),
-      jwk(["kty": "OKP", "crv": "Ed25519", "x": ed, "kid": "ed", "alg": "EdDSA"]),
-      jwk(["kty": "RSA", "n": Base64URL.encode(n), "e": Base64URL.encode(e), "kid": "rsa", "alg": "PS256"]),
-      jwk(["kty": "RSA", "n": "AQAB", "e": "AQAB", "kid": "tiny"]),
-      jwk(["kty": "EC", "crv": "P-521", "x": x, "y": y, "kid": "p521"]),
-      jwk(["kty": "EC", "crv": "P-256", "x": x, "y": y, "kid": "enc", "use": "enc"]),
-      jwk(["kty": "oct", "k": "c2hvcnQ", "kid": "short-hmac"]),
-      "42",
-    ].joined(separator: ",") + "]}"
+    let doc =
+      "{\"keys\":["
+      + [
+        jwk(["kty": "EC", "crv": "P-256", "x": x, "y": y, "kid": "ec"]),
+        jwk(["kty": "OKP", "crv": "Ed25519", "x": ed, "kid": "ed", "alg": "EdDSA"]),
+        jwk(["kty": "RSA", "n": Base64URL.encode(n), "e": Base64URL.encode(e), "kid": "rsa", "alg": "PS256"]),
+        jwk(["kty": "RSA", "n": "AQAB", "e": "AQAB", "kid": "tiny"]),
+        jwk(["kty": "EC", "crv": "P-521", "x": x, "y": y, "kid": "p521"]),
+        jwk(["kty": "EC", "crv": "P-256", "x": x, "y": y, "kid": "enc", "use": "enc"]),
+        jwk(["kty": "oct", "k": "c2hvcnQ", "kid": "short-hmac"]),
+        "42",
+      ].joined(separator: ",") + "]}"
     guard case .success(let set) = JWKSParser.parse(Array(doc.utf8), allowed: Set(JWTAlgorithm.allCases)) else {
       return XCTFail("parse failed")
     }
