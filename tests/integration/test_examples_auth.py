@@ -55,3 +55,11 @@ def test_cors_example(gateway, upstream):
     r = requests.get(gw.url("/api/x"), headers={"Origin": "https://app.example.com"})
     assert r.headers["access-control-allow-origin"] == "https://app.example.com"
     assert r.headers["access-control-expose-headers"] == "x-request-id"
+
+
+def test_routes_explain_shows_the_admission_list():
+    import subprocess
+    from conftest import BIN
+    out = subprocess.run([BIN, "routes", "--config", os.path.join(ROOT, "examples", "jwt-jwks.yaml"), "GET",
+                          "http://x/api/admin/1"], capture_output=True, text=True).stdout
+    assert "admission: auth: any of idp → authorize: admins-only" in out

@@ -83,6 +83,12 @@ public enum RouteTable {
         if !route.requestHeaders.isEmpty { out += ", request headers edited" }
         if !route.responseHeaders.isEmpty { out += ", response headers edited" }
         out += ", timeout \(route.timeout)\n"
+        // The admission list, in the order the request meets it.
+        var steps: [String] = []
+        if route.cors != nil { steps.append("cors (preflight answered here)") }
+        if !route.auth.isEmpty { steps.append("auth: any of \(route.auth.joined(separator: ", "))") }
+        if let policy = route.authorize { steps.append("authorize: \(policy)") }
+        if !steps.isEmpty { out += "     admission: " + steps.joined(separator: " → ") + "\n" }
         if case .backend(let b) = route.action, let backend = config.backend(named: b) {
           out += "     backend \(b): \(backend.loadBalancing) over \(backend.endpoints.map(\.description).joined(separator: ", "))\n"
         }
