@@ -1,4 +1,5 @@
 """The auth examples, run as written (ports and addresses swapped for free ones)."""
+import json
 import os
 
 import pytest
@@ -63,3 +64,21 @@ def test_routes_explain_shows_the_admission_list():
     out = subprocess.run([BIN, "routes", "--config", os.path.join(ROOT, "examples", "jwt-jwks.yaml"), "GET",
                           "http://x/api/admin/1"], capture_output=True, text=True).stdout
     assert "admission: auth: any of idp → authorize: admins-only" in out
+
+
+def test_full_auth_fixture_config_is_redacted(gateway, tmp_path):
+    import shutil
+    shutil.copytree(os.path.join(ROOT, "Fixtures", "valid", "keys"), tmp_path / "keys")
+    text = open(os.path.join(ROOT, "Fixtures", "valid", "auth.yaml")).read()
+    text = text.replace("127.0.0.1:8080", "127.0.0.1:{{PORT}}").replace(
+        "version: 1\n", "version: 1\nadmin: { listen: 127.0.0.1:{{ADMIN_PORT}} }\n", 1)
+    text = text.replace("https://id.example.com/.well-known/jwks.json", "http://127.0.0.1:1/jwks.json")
+    gw = gateway(text)
+    cfg = requests.get(gw.admin("/config")).text
+    for secret in ["fixture-secret", "partner-a-0123", "partner-b-0123", "token=abc"]:
+        assert secret not in cfg, secret
+    j = json.loads(cfg)
+    assert j["auth"]["local-hs"]["secret"] == "<redacted>"
+    assert j["auth"]["idp"]["kids"] == ["es-1", "rs-1", "ed-1"]
+    assert j["audit"]["sinks"][0]["url"].endswith("?<redacted>")
+    assert j["listeners"][0]["routes"][0]["cors"]["allow_credentials"] is True

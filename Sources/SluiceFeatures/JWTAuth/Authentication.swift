@@ -67,14 +67,14 @@ public enum Authentication {
           if let claims = cache.lookup(key, token: bytes, now: now, keysVersion: version) {
             verdict = .valid(claims)
           } else {
-            let (keys, availability) = p.keys.current()
+            // No keys: never fetched yet, or `on_jwks_unavailable: deny` after a failed refresh.
+            let (keys, _) = p.keys.current()
             if let keys {
               verdict = JWTVerifier.verify(bytes, keys: keys, policy: p.policy, now: now)
               if case .valid(let claims) = verdict {
                 cache.insert(key, token: bytes, claims: claims, now: now, clockSkew: p.policy.clockSkewSeconds, keysVersion: version)
               }
             } else {
-              _ = availability
               verdict = .invalid(.keysUnavailable)
             }
           }
