@@ -399,9 +399,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
 
   /// After admission: backend choice (split), endpoint pick, upstream head, dispatch.
   func proceed(_ exchange: Exchange, _ route: RouteRuntime, now: UInt64) {
-    let head = exchange.head
-    let target: BackendTarget
-    switch route.target {
+    switch ExchangeDriver.choose(exchange, route, random: &loop.random) {
     case .direct(let response):
       if response.echo && exchange.hasBody && !exchange.requestEnded {
         // `/echo` answers with the body too: read it first (bounded by `echoBodyLimit`).
@@ -417,24 +415,14 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
       }
       respondDirect(response, exchange)
       return
-    case .backend(let t):
-      target = t
-    case .split(let choice, let targets):
-      target = targets[choice.pick(roll: loop.random.next())]
+    case .upstream:
+      break
     }
-    exchange.target = target
-    let backend = target.backend
-    let index = backend.picker.pick(hashKey: hashKey(backend.config.loadBalancing, head, exchange), using: &loop.random)
-    let endpoint = backend.endpoints[index]
-    exchange.endpoint = endpoint
-    endpoint.stats.inFlight.wrappingIncrement(ordering: .relaxed)
-    endpoint.stats.requests.wrappingIncrement(ordering: .relaxed)
-    exchange.countedInFlight = true
     if exchange.hasBody {
       deadlines.body = deadline(limits.requestBodyTimeout.timeAmount, after: now)
       armTimer()
     }
-    exchange.upstreamHead = upstreamHead(head, exchange, route)
+    exchange.upstreamHead = upstreamHead(exchange.head, exchange, route)
     dispatch(exchange, nowNanos: now)
   }
 
@@ -511,19 +499,6 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
       if !listener.isTrustedProxy(bytes) { return item }
     }
     return items.first ?? peerIP
-  }
-
-  func hashKey(_ policy: LoadBalancingPolicy, _ head: RequestHead, _ exchange: Exchange) -> String? {
-    guard case .consistentHash(let key) = policy else { return nil }
-    switch key {
-    case .header(let name): return head.fields.first(name)
-    case .cookie(let name):
-      for value in head.fields.values("cookie") {
-        if let found = Hashing.cookie(name, in: value) { return found }
-      }
-      return nil
-    case .clientIP: return exchange.clientIP
-    }
   }
 
   /// The request as it goes upstream, written straight into bytes: hop-by-hop headers and
@@ -1172,25 +1147,13 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
     exchange.finished = true
     deadlines.upstream = nil
     deadlines.body = nil
-    if exchange.countedInFlight, let endpoint = exchange.endpoint {
-      endpoint.stats.inFlight.wrappingDecrement(ordering: .relaxed)
-    }
     let now = nowNanos ?? WallClock.monotonicNanoseconds()
     let micros = Int((now &- exchange.startNanos) / 1000)
     var upstreamMicros: Int?
     if exchange.upstreamStartNanos > 0 {
       upstreamMicros = Int((now &- exchange.upstreamStartNanos) / 1000)
     }
-    if let target = exchange.target {
-      target.requests.record(status: status)
-      target.duration.observe(microseconds: micros)
-      if let upstreamMicros, exchange.upstreamStatus != nil { target.backend.upstreamDuration.observe(microseconds: upstreamMicros) }
-    } else if let route = exchange.route {
-      route.directCounters.record(status: status)
-      route.directDuration.observe(microseconds: micros)
-    } else {
-      exchange.listener.unrouted.record(status: status)
-    }
+    ExchangeDriver.recordCompletion(exchange, status: status, micros: micros, upstreamMicros: upstreamMicros)
     guard loop.accessLog.enabled else { return }
     var record = AccessLogRecord()
     // The request's start in wall time, read only when a line is written.

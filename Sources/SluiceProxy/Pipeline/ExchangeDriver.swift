@@ -1,0 +1,70 @@
+import SluiceConfig
+import SluiceCore
+import SluiceFeatures
+
+/// The protocol-neutral phases after admission (docs/architecture.md, "The request path"):
+/// backend choice (split roll), endpoint pick (load-balancing policy and endpoint stats), and
+/// the completion record (request metrics; endpoint in-flight). A frontend (HTTP/1.1's
+/// `ServerHandler` today, an HTTP/2 stream next) calls these and keeps only the framing, the
+/// deadlines and the I/O. The retry edge and breaker/outlier recording of the next issue
+/// belong here too.
+enum ExchangeDriver {
+  enum Destination {
+    /// The route answers itself.
+    case direct(DirectResponse)
+    /// `exchange.target` and `exchange.endpoint` are set; the endpoint counts the request.
+    case upstream
+  }
+
+  static func choose(_ exchange: Exchange, _ route: RouteRuntime, random: inout FastRandom) -> Destination {
+    let target: BackendTarget
+    switch route.target {
+    case .direct(let response): return .direct(response)
+    case .backend(let t): target = t
+    case .split(let choice, let targets): target = targets[choice.pick(roll: random.next())]
+    }
+    exchange.target = target
+    let backend = target.backend
+    let index = backend.picker.pick(hashKey: hashKey(backend.config.loadBalancing, exchange), using: &random)
+    let endpoint = backend.endpoints[index]
+    exchange.endpoint = endpoint
+    endpoint.stats.inFlight.wrappingIncrement(ordering: .relaxed)
+    endpoint.stats.requests.wrappingIncrement(ordering: .relaxed)
+    exchange.countedInFlight = true
+    return .upstream
+  }
+
+  /// The `consistent_hash` key of a request (`hash_on`), nil for other policies or when absent.
+  static func hashKey(_ policy: LoadBalancingPolicy, _ exchange: Exchange) -> String? {
+    guard case .consistentHash(let key) = policy else { return nil }
+    switch key {
+    case .header(let name): return exchange.head.fields.first(name)
+    case .cookie(let name):
+      for value in exchange.head.fields.values("cookie") {
+        if let found = Hashing.cookie(name, in: value) { return found }
+      }
+      return nil
+    case .clientIP: return exchange.clientIP
+    }
+  }
+
+  /// Request metrics (handles resolved at compile time) and the endpoint's in-flight count.
+  /// Runs once per exchange, when it finishes.
+  static func recordCompletion(_ exchange: Exchange, status: Int, micros: Int, upstreamMicros: Int?) {
+    if exchange.countedInFlight, let endpoint = exchange.endpoint {
+      endpoint.stats.inFlight.wrappingDecrement(ordering: .relaxed)
+    }
+    if let target = exchange.target {
+      target.requests.record(status: status)
+      target.duration.observe(microseconds: micros)
+      if let upstreamMicros, exchange.upstreamStatus != nil {
+        target.backend.upstreamDuration.observe(microseconds: upstreamMicros)
+      }
+    } else if let route = exchange.route {
+      route.directCounters.record(status: status)
+      route.directDuration.observe(microseconds: micros)
+    } else {
+      exchange.listener.unrouted.record(status: status)
+    }
+  }
+}
