@@ -19,28 +19,10 @@ source bench/lib.sh
 up=$(free_port)
 start_upstream "$work" "$up"
 token=$(python3 bench/tools/mint.py "$work" "$alg")
-declare -A port
-for name in bare auth; do
-  tmpl=bench/sluice.yaml.tmpl
-  [[ $name == auth ]] && tmpl=bench/sluice-auth.yaml.tmpl
-  port[$name]=$(free_port)
-  sed -e "s/{{PORT}}/${port[$name]}/g" -e "s/{{UPSTREAM}}/127.0.0.1:$up/g" -e "s/{{WORKERS}}/1/g" \
-    -e "s/{{ADMIN_PORT}}/$(free_port)/g" -e "s|{{RUNDIR}}|$work|g" "$tmpl" > "$work/$name.yaml"
-  taskset -c 0 .build/release/sluice serve --config "$work/$name.yaml" --log-level error &
-done
+ab_start "$work" "$up" bare bench/sluice.yaml.tmpl
+ab_start "$work" "$up" auth bench/sluice-auth.yaml.tmpl
 sleep 1
-curl -sf -o /dev/null -H "Authorization: Bearer $token" "http://127.0.0.1:${port[auth]}/" || { echo "auth config refused the token"; exit 1; }
-rps() { taskset -c 1 wrk -t1 -c64 -d"${duration}s" -H "Authorization: Bearer $token" "http://127.0.0.1:$1/" | awk '/Requests\/sec/ {print $2}'; }
-rps "${port[bare]}" >/dev/null
-rps "${port[auth]}" >/dev/null
+curl -sf -o /dev/null -H "Authorization: Bearer $token" "http://127.0.0.1:${AB_PORT[auth]}/" || { echo "auth config refused the token"; exit 1; }
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); alg $alg"
-echo "round bare_rps auth_rps ratio"
-ratios=()
-for ((r = 1; r <= rounds; r++)); do
-  b=$(rps "${port[bare]}")
-  a=$(rps "${port[auth]}")
-  ratio=$(python3 -c "print(f'{$a / $b:.3f}')")
-  ratios+=("$ratio")
-  echo "$r $b $a $ratio"
-done
-printf '%s\n' "${ratios[@]}" | python3 -c 'import sys, statistics; v=[float(x) for x in sys.stdin]; print(f"median auth/bare: {statistics.median(v):.3f} (target >= 0.9)")'
+AB_WRK_ARGS=(-H "Authorization: Bearer $token")
+ab_rounds bare auth "$rounds" "$duration"

@@ -18,27 +18,8 @@ trap 'kill $(jobs -p) 2>/dev/null || true; [[ -f $work/nginx.pid ]] && kill "$(c
 source bench/lib.sh
 up=$(free_port)
 start_upstream "$work" "$up"
-declare -A port
-for name in bare features; do
-  tmpl=bench/sluice.yaml.tmpl
-  [[ $name == features ]] && tmpl=bench/sluice-features.yaml.tmpl
-  port[$name]=$(free_port)
-  sed -e "s/{{PORT}}/${port[$name]}/g" -e "s/{{UPSTREAM}}/127.0.0.1:$up/g" -e "s/{{WORKERS}}/1/g" \
-    -e "s/{{ADMIN_PORT}}/$(free_port)/g" -e "s|{{RUNDIR}}|$work|g" "$tmpl" > "$work/$name.yaml"
-  taskset -c 0 .build/release/sluice serve --config "$work/$name.yaml" --log-level error &
-done
+ab_start "$work" "$up" bare bench/sluice.yaml.tmpl
+ab_start "$work" "$up" features bench/sluice-features.yaml.tmpl
 sleep 1
-rps() { taskset -c 1 wrk -t1 -c64 -d"${duration}s" "http://127.0.0.1:$1/" | awk '/Requests\/sec/ {print $2}'; }
-rps "${port[bare]}" >/dev/null  # warm both
-rps "${port[features]}" >/dev/null
-echo "round bare_rps features_rps ratio"
-ratios=()
-for ((r = 1; r <= rounds; r++)); do
-  b=$(rps "${port[bare]}")
-  f=$(rps "${port[features]}")
-  ratio=$(python3 -c "print(f'{$f / $b:.3f}')")
-  ratios+=("$ratio")
-  echo "$r $b $f $ratio"
-done
-printf '%s\n' "${ratios[@]}" | python3 -c 'import sys, statistics; v=[float(x) for x in sys.stdin]; print(f"median features/bare: {statistics.median(v):.3f} (target >= 0.9)")'
+ab_rounds bare features "$rounds" "$duration"
 echo "access log lines written: $(wc -l < "$work/access.log" 2>/dev/null || echo 0)"

@@ -66,7 +66,8 @@ def unsigned(body=None, alg="none", header_extra=None):
 
 
 class JWKSServer:
-    """Serves {"keys": [...]} at /jwks.json. `mode`: ok, down (503), stall (sleeps), garbage."""
+    """Serves {"keys": [...]} at /jwks.json. `mode`: ok, down (503), stall (sleeps), garbage,
+    huge (over the 1 MiB cap)."""
 
     def __init__(self, keys, tls_cert=None):
         self.keys = list(keys)
@@ -89,6 +90,8 @@ class JWKSServer:
                 if outer.mode == "stall":
                     time.sleep(outer.stall)
                 body = b"not json{" if outer.mode == "garbage" else json.dumps({"keys": [k.jwk for k in outer.keys]}).encode()
+                if outer.mode == "huge":  # valid keys padded past the 1 MiB cap
+                    body = json.dumps({"keys": [k.jwk for k in outer.keys], "pad": "x" * (1 << 20)}).encode()
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(body)))

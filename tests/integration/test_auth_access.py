@@ -9,7 +9,7 @@ import requests
 
 from authkit import SECRET, KeyPair, WebhookReceiver, claims, mint
 from conftest import raw, status_of
-from test_auth import bearer, start
+from test_auth import auth_config, bearer, start
 
 HS = """  jwt:
     type: jwt
@@ -31,31 +31,8 @@ ENV = {"JWT_SECRET": SECRET, "KEY_A": "key-a-0123456789abcdef"}
 
 
 def config(route_extra="", top_extra="", route_auth="[jwt]", providers=HS):
-    return f"""
-version: 1
-admin: {{ listen: 127.0.0.1:{{{{ADMIN_PORT}}}} }}
-observability:
-  access_log: {{ format: json, output: stdout }}
-listeners:
-  - name: public
-    listen: 127.0.0.1:{{{{PORT}}}}
-    trusted_proxies: [127.0.0.0/8]
-    routes:
-      - name: open
-        match: {{ path_prefix: /open }}
-        backend: svc
-      - name: api
-        match: {{ path_prefix: / }}
-        auth: {route_auth}
-{route_extra}
-        backend: svc
-backends:
-  svc:
-    endpoints: [{{{{UPSTREAM}}}}]
-auth:
-{providers}
-{top_extra}
-"""
+    return auth_config(providers, route_auth=route_auth, route_extra=route_extra, top_extra=top_extra,
+                       listener_extra="    trusted_proxies: [127.0.0.0/8]")
 
 
 def hs(**extra):
@@ -261,5 +238,29 @@ audit:
                    if l.startswith("sluice_audit_events_dropped_total")}
         assert dropped['sink="slow"'] > 150 and dropped['sink="dead"'] > 150, dropped
         assert gw.rss_kib() < 60_000
+    finally:
+        sink.close()
+
+
+def test_audit_batches_are_json_arrays(gateway, upstream):
+    sink = WebhookReceiver()
+    try:
+        top = f"""
+audit:
+  sinks:
+    - {{ type: webhook, url: {sink.url}, events: [auth_denied], batch: 50 }}
+"""
+        up = upstream()
+        gw = start(gateway, up, config(top_extra=top), env=ENV)
+        s = requests.Session()
+        for _ in range(120):
+            s.get(gw.url("/x"))
+        deadline = time.time() + 5
+        while time.time() < deadline and len(sink.events()) < 120:
+            time.sleep(0.05)
+        assert len(sink.events()) == 120
+        assert all(isinstance(b, list) and 1 <= len(b) <= 50 for b in sink.bodies)
+        assert len(sink.bodies) < 120  # batched, not one POST per event
+        assert {e["event"] for e in sink.events()} == {"auth_denied"}
     finally:
         sink.close()

@@ -188,3 +188,43 @@ def test_suspended_request_client_leaves_and_pipelining(gateway, upstream, serve
     assert requests.get(gw.url("/z"), headers=bearer(a.token())).status_code == 200
     time.sleep(1.2)
     assert gw.alive()
+
+
+def test_key_set_over_1_mib_is_refused(gateway, upstream, server):
+    a = KeyPair("ES256", "a")
+    js = server([a])
+    js.mode = "huge"
+    up = upstream()
+    gw = start(gateway, up, auth_config(url_provider(js.url)))
+    time.sleep(0.5)
+    assert requests.get(gw.url("/x"), headers=bearer(a.token())).status_code == 503
+    assert "larger than 1048576 bytes" in gw.stderr_text()
+    js.mode = "ok"
+    wait_status(gw, a.token(), 200, timeout=10)
+    age = [l for l in requests.get(gw.admin("/metrics")).text.splitlines()
+           if l.startswith('sluice_jwks_keys_age_seconds{provider="jwt"}')]
+    assert age and 0 <= float(age[0].split()[-1]) < 60
+
+
+def test_jwks_file_is_reread_on_reload(gateway, upstream, tmp_path):
+    a, b = KeyPair("ES256", "a"), KeyPair("EdDSA", "b")
+    path = tmp_path / "keys.json"
+    path.write_text(json.dumps({"keys": [a.jwk]}))
+    up = upstream()
+    gw = start(gateway, up, auth_config(f"""  jwt:
+    type: jwt
+    issuer: https://id.test
+    audiences: [api]
+    jwks_file: {path}
+"""))
+    assert requests.get(gw.url("/x"), headers=bearer(a.token())).status_code == 200
+    assert requests.get(gw.url("/x"), headers=bearer(b.token())).status_code == 401
+    path.write_text(json.dumps({"keys": [b.jwk]}))
+    assert requests.post(gw.admin("/reload")).status_code == 200
+    assert requests.get(gw.url("/x"), headers=bearer(b.token())).status_code == 200
+    # The old key left: its cached verdict does not admit any more.
+    assert requests.get(gw.url("/x"), headers=bearer(a.token())).status_code == 401
+    # A broken file is rejected by the reload and the running keys stay.
+    path.write_text("{not json")
+    assert requests.post(gw.admin("/reload")).status_code == 400
+    assert requests.get(gw.url("/x"), headers=bearer(b.token())).status_code == 200

@@ -730,10 +730,11 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
     } else if exchange.echoWaiting {
       switch part {
       case .body(let body):
-        let room = Self.echoBodyLimit - exchange.bodyForwarded
-        if room > 0 {
-          exchange.buffered.append(.body(body.getSlice(at: body.readerIndex, length: min(room, body.readableBytes))!))
-          exchange.bodyForwarded += min(room, body.readableBytes)
+        // Nothing goes upstream here, so `bodyForwarded` counts the bytes kept for the echo.
+        let keep = min(Self.echoBodyLimit - exchange.bodyForwarded, body.readableBytes)
+        if keep > 0, let slice = body.getSlice(at: body.readerIndex, length: keep) {
+          exchange.buffered.append(.body(slice))
+          exchange.bodyForwarded += keep
         }
       case .end:
         exchange.echoWaiting = false
