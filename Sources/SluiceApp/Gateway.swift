@@ -54,6 +54,8 @@ public final class Gateway: @unchecked Sendable {
   /// fetcher per (provider, URL), one webhook sink per sink config. Touched on `control`.
   var fetchers: [String: JWKSFetcher] = [:]
   var sinks: [String: WebhookSink] = [:]
+  /// One Redis client per store definition (name and fingerprint).
+  var redisClients: [String: RedisClient] = [:]
   /// The fetchers for /metrics, read from event loops (never `control.sync` from a loop).
   var fetcherSnapshot: [JWKSFetcher] {
     get { graphLock.withLock { _fetcherSnapshot } }
@@ -95,6 +97,7 @@ public final class Gateway: @unchecked Sendable {
     self.group = group
     let graph = Compiler.compile(config, state: state, audit: auditRoutes(config, group: group))
     syncFetchers(graph, group: group)
+    syncStores(graph, group: group)
     let sink = makeSink(config.observability.accessLogOutput)
     self.sink = sink
     sinkOutput = config.observability.accessLogOutput
@@ -194,6 +197,26 @@ public final class Gateway: @unchecked Sendable {
     fetcherSnapshot = next.values.sorted { $0.provider < $1.provider }
   }
 
+  /// One Redis client per store of the graph, attached to the store's handle; a store whose
+  /// definition is unchanged keeps its client (and connections) across a reload.
+  func syncStores(_ graph: RuntimeGraph, group: MultiThreadedEventLoopGroup) {
+    var next: [String: RedisClient] = [:]
+    for (config, store) in graph.stores {
+      let key = config.name + "|" + config.fingerprint
+      if let existing = redisClients[key] {
+        next[key] = existing
+        if store.client == nil { store.client = existing }
+      } else {
+        let client = RedisClient(config: config, loops: Array(group.makeIterator()), metrics: state.metrics)
+        store.client = client
+        client.start()
+        next[key] = client
+      }
+    }
+    for (key, old) in redisClients where next[key] == nil { old.stop() }
+    redisClients = next
+  }
+
   func registerCollectors() {
     state.metrics.addCollector { [weak self] in
       guard let self else { return "" }
@@ -280,6 +303,7 @@ public final class Gateway: @unchecked Sendable {
     }
     let graph = Compiler.compile(config, state: state, audit: auditRoutes(config, group: group))
     syncFetchers(graph, group: group)
+    syncStores(graph, group: group)
     if config.observability.accessLogOutput != sinkOutput {
       sinkOutput = config.observability.accessLogOutput
       let newSink = makeSink(sinkOutput)
@@ -343,6 +367,7 @@ public final class Gateway: @unchecked Sendable {
     sink?.sync()
     for (_, fetcher) in fetchers { fetcher.stop() }
     for (_, webhook) in sinks { webhook.stop() }
+    for (_, client) in redisClients { client.stop() }
     try? adminChannel?.close().wait()
     try? group.syncShutdownGracefully()
     Log.info("stopped")

@@ -7,6 +7,8 @@ public enum GatewayError: Error, Sendable, Hashable {
   /// 401; `tokenSent` adds `error="invalid_token"` to `WWW-Authenticate` (RFC 6750 §3).
   case unauthenticated(String, tokenSent: Bool)
   case forbidden(String)
+  /// 429, with `Retry-After` and the `RateLimit-*` fields.
+  case rateLimited(RateLimitRefusal)
   case methodNotAllowed(String)
   case bodyTooLarge
   case uriTooLong
@@ -22,6 +24,7 @@ public enum GatewayError: Error, Sendable, Hashable {
     case .noRoute: 404
     case .unauthenticated: 401
     case .forbidden: 403
+    case .rateLimited: 429
     case .methodNotAllowed: 405
     case .requestTimeout: 408
     case .bodyTooLarge: 413
@@ -40,6 +43,7 @@ public enum GatewayError: Error, Sendable, Hashable {
     case .noRoute: "no_route"
     case .unauthenticated: "unauthenticated"
     case .forbidden: "forbidden"
+    case .rateLimited: "rate_limited"
     case .methodNotAllowed: "method_not_allowed"
     case .requestTimeout: "request_timeout"
     case .bodyTooLarge: "body_too_large"
@@ -57,6 +61,7 @@ public enum GatewayError: Error, Sendable, Hashable {
     case .noRoute: "no route matches this request"
     case .unauthenticated(let why, _): why
     case .forbidden(let why): why
+    case .rateLimited(let r): "rate limit '\(r.limitName)' exceeded; retry in \(r.retryAfterSeconds) s"
     case .methodNotAllowed(let method): "method \(method) is not allowed"
     case .requestTimeout: "request headers not received in time"
     case .bodyTooLarge: "request body is larger than the limit"
@@ -74,7 +79,7 @@ public enum GatewayError: Error, Sendable, Hashable {
     switch self {
     case .badRequest, .methodNotAllowed, .bodyTooLarge, .uriTooLong, .headersTooLarge, .requestTimeout:
       true
-    case .noRoute, .unauthenticated, .forbidden, .badGateway, .unavailable, .gatewayTimeout: false
+    case .noRoute, .unauthenticated, .forbidden, .rateLimited, .badGateway, .unavailable, .gatewayTimeout: false
     }
   }
 
@@ -97,9 +102,29 @@ public enum GatewayError: Error, Sendable, Hashable {
     case .noRoute: 12
     case .unauthenticated: 16
     case .forbidden: 7
-    case .bodyTooLarge, .uriTooLong, .headersTooLarge: 8
+    case .bodyTooLarge, .uriTooLong, .headersTooLarge, .rateLimited: 8
     case .badGateway, .unavailable: 14
     case .gatewayTimeout, .requestTimeout: 4
     }
+  }
+}
+
+/// A 429's facts: which limit refused, and what the response headers say (draft-ietf-httpapi-
+/// ratelimit-headers-07: `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`).
+public struct RateLimitRefusal: Sendable, Hashable {
+  public var limitName: String
+  public var limit: Int64
+  public var remaining: Int64
+  /// Seconds until a request would be admitted (`Retry-After`, at least 1).
+  public var retryAfterSeconds: Int64
+  /// Seconds until the full burst is available again (`RateLimit-Reset`).
+  public var resetSeconds: Int64
+
+  public init(limitName: String, limit: Int64, remaining: Int64, retryAfterSeconds: Int64, resetSeconds: Int64) {
+    self.limitName = limitName
+    self.limit = limit
+    self.remaining = remaining
+    self.retryAfterSeconds = max(1, retryAfterSeconds)
+    self.resetSeconds = max(1, resetSeconds)
   }
 }

@@ -220,3 +220,73 @@ final class ConfigLoaderTests: XCTestCase {
     }
   }
 }
+
+final class RateLimitConfigTests: XCTestCase {
+  func load(_ yaml: String) -> LoadResult { ConfigLoader.load(text: yaml, file: "/cfg/test.yaml", environment: ["RP": "s3cret"]) }
+
+  let yaml = """
+    version: 1
+    listeners:
+      - listen: 127.0.0.1:8080
+        routes:
+          - name: api
+            rate_limit: [per-ip, shared]
+            backend: app
+    backends:
+      app: { endpoints: [127.0.0.1:9000] }
+    rate_limits:
+      per-ip: { key: client_ip, limit: 100, per: 1m }
+      shared: { key: "header:X-Api-Key", limit: 5, per: 1s, burst: 2, store: main, on_store_error: deny }
+    stores:
+      main: { type: redis, url: "redis://app:${env:RP}@127.0.0.1:6390/2", timeout: 20ms }
+
+    """
+
+  func testParsesLimitsStoresAndRouteReferences() throws {
+    let result = load(yaml)
+    let config = try XCTUnwrap(result.configuration, "\(result.diagnostics)")
+    XCTAssertEqual(config.rateLimits.map(\.name), ["per-ip", "shared"])
+    XCTAssertEqual(config.rateLimits[1].key, .header("x-api-key"))
+    XCTAssertEqual(config.rateLimits[1].burst, 2)
+    XCTAssertEqual(config.rateLimits[1].onStoreError, .deny)
+    XCTAssertEqual(config.rateLimits[0].maxKeys, 100_000)
+    let store = try XCTUnwrap(config.store(named: "main"))
+    XCTAssertEqual(store.url, RedisURL(host: "127.0.0.1", port: 6390, username: "app", password: "s3cret", database: 2, tls: false))
+    XCTAssertEqual(store.timeout, .milliseconds(20))
+    XCTAssertEqual(config.listeners[0].routes[0].rateLimit, ["per-ip", "shared"])
+    let json = ConfigJSON.render(config).rendered()
+    XCTAssertFalse(json.contains("s3cret"), json)
+    XCTAssertTrue(json.contains("redis://app:***@127.0.0.1:6390/2"), json)
+  }
+
+  func testLocalLimitStateSurvivesAReloadUnlessItsDefinitionChanges() throws {
+    let state = PersistentState()
+    func localStore(_ text: String) throws -> LocalLimitStore {
+      let graph = Compiler.compile(try XCTUnwrap(load(text).configuration), state: state)
+      let route = try XCTUnwrap(graph.listeners["listener-0"]?.router.entries[0].payload)
+      guard case .rateLimit(let step)? = route.admission.last, case .local(let s) = step.locals[0].placement else {
+        XCTFail("no local limit step")
+        throw CancellationError()
+      }
+      XCTAssertEqual(step.shared.count, 1)
+      return s
+    }
+    let a = try localStore(yaml)
+    let b = try localStore(yaml)
+    XCTAssertTrue(a === b, "an unchanged limit keeps its counts")
+    let c = try localStore(yaml.replacingOccurrences(of: "limit: 100, per: 1m", with: "limit: 200, per: 1m"))
+    XCTAssertFalse(a === c, "a changed limit starts afresh")
+  }
+
+  func testRedisURLs() {
+    XCTAssertEqual(RedisURL.parse("redis://localhost")?.port, 6379)
+    XCTAssertEqual(RedisURL.parse("redis://secret@h:1")?.password, "secret")
+    XCTAssertEqual(RedisURL.parse("redis://[::1]:7000/3"), RedisURL(host: "::1", port: 7000, database: 3, tls: false))
+    XCTAssertEqual(RedisURL.parse("rediss://h")?.tls, true)
+    XCTAssertNil(RedisURL.parse("http://h"))
+    XCTAssertNil(RedisURL.parse("redis://h:0"))
+    XCTAssertNil(RedisURL.parse("redis://h/x"))
+    XCTAssertNil(RedisURL.parse("redis://"))
+    XCTAssertEqual(RedisURL.parse("redis://u:p@h:1/4")?.redacted, "redis://u:***@h:1/4")
+  }
+}

@@ -33,12 +33,17 @@ public enum AdmissionStep: Sendable {
   case corsPreflight(CORSPolicy)
   case authenticate(AuthStep)
   case authorize(AccessPolicy)
+  /// After authentication and authorization (as Kong orders its plugins): a refused
+  /// credential does not use up a client's allowance, and `claim:` keys have their claims.
+  case rateLimit(RateLimitStep)
 }
 
 /// Auth providers as the request path uses them, built once per config. Key stores come from
 /// `PersistentState`, so fetched keys survive a reload.
 enum AuthCompiler {
-  static func providers(_ config: SluiceConfiguration, state: PersistentState) -> [String: AuthProvider] {
+  static func providers(_ config: SluiceConfiguration, state: PersistentState, stores: [String: SharedStore])
+    -> [String: AuthProvider]
+  {
     var out: [String: AuthProvider] = [:]
     for provider in config.auth {
       switch provider.kind {
@@ -59,8 +64,14 @@ enum AuthCompiler {
         let policy = JWTPolicy(
           issuer: c.issuer, audiences: c.audiences, algorithms: Set(c.algorithms),
           clockSkewSeconds: c.clockSkew.nanoseconds / 1_000_000_000, forwardClaims: c.forwardClaims)
+        var revocation: RevocationRule?
+        if let r = c.revocation, let shared = stores[r.store] {
+          revocation = RevocationRule(store: shared, keyPrefix: r.keyPrefix, denyOnStoreError: r.onStoreError == .deny)
+        }
         out[provider.name] = .jwt(
-          JWTProvider(name: provider.name, policy: policy, sources: c.tokenFrom, keys: store, forwardToken: c.forwardToken))
+          JWTProvider(
+            name: provider.name, policy: policy, sources: c.tokenFrom, keys: store, forwardToken: c.forwardToken,
+            revocation: revocation))
       }
     }
     return out
@@ -102,9 +113,10 @@ enum AuthCompiler {
     return out
   }
 
-  static func steps(_ route: RouteConfig, _ config: SluiceConfiguration, providers: [String: AuthProvider], metrics: MetricsRegistry)
-    -> [AdmissionStep]
-  {
+  static func steps(
+    _ route: RouteConfig, _ config: SluiceConfiguration, providers: [String: AuthProvider], limits: [String: LimitPlacement],
+    metrics: MetricsRegistry
+  ) -> [AdmissionStep] {
     var steps: [AdmissionStep] = []
     if let cors = route.cors { steps.append(.corsPreflight(cors)) }
     let list = route.auth.compactMap { providers[$0] }
@@ -112,6 +124,58 @@ enum AuthCompiler {
     if let name = route.authorize, let policy = config.policies.first(where: { $0.name == name }) {
       steps.append(.authorize(policy))
     }
+    let compiled: [CompiledLimit] = route.rateLimit.compactMap { name in
+      guard let limit = config.rateLimits.first(where: { $0.name == name }), let placement = limits[name] else { return nil }
+      return CompiledLimit(
+        name: name, key: limit.key, rule: limit.rule, placement: placement,
+        refused: metrics.counter(
+          "sluice_rate_limited_total", help: "Requests refused with 429, by route and limit.",
+          labels: [("route", route.name), ("limit", name)]))
+    }
+    if !compiled.isEmpty { steps.append(.rateLimit(RateLimitStep(route: route.name, limits: compiled))) }
     return steps
+  }
+}
+
+typealias LimitPlacement = CompiledLimit.Placement
+
+/// Where each limit's state lives, built once per config. Local stores and shared-store
+/// handles come from `PersistentState`, so an unchanged limit keeps its counts across a reload
+/// and an unchanged store keeps its connections.
+enum RateLimitCompiler {
+  static func stores(_ config: SluiceConfiguration, state: PersistentState) -> [String: SharedStore] {
+    var out: [String: SharedStore] = [:]
+    for store in config.stores { out[store.name] = state.sharedStore(store) }
+    return out
+  }
+
+  static func placements(_ config: SluiceConfiguration, state: PersistentState, stores: [String: SharedStore])
+    -> [String: LimitPlacement]
+  {
+    var out: [String: LimitPlacement] = [:]
+    for limit in config.rateLimits {
+      if limit.store == "local" {
+        out[limit.name] = .local(state.localLimit(limit))
+      } else if let store = stores[limit.store] {
+        out[limit.name] = .shared(store, onError: limit.onStoreError)
+      }
+    }
+    return out
+  }
+}
+
+/// Counters admission touches only on a fallback path (a store that did not answer), looked
+/// up by name when needed: `sluice_store_fallbacks_total{store,error,decision}`.
+public final class AdmissionMetrics: Sendable {
+  let registry: MetricsRegistry
+
+  public init(registry: MetricsRegistry) { self.registry = registry }
+
+  public func fallback(store: String, failure: StoreFailure, deny: Bool) {
+    registry.counter(
+      "sluice_store_fallbacks_total",
+      help: "Decisions taken without the store's answer (on_store_error), by store, error and decision.",
+      labels: [("store", store), ("error", failure.rawValue), ("decision", deny ? "deny" : "allow")]
+    ).increment()
   }
 }

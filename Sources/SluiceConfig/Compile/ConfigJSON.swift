@@ -36,6 +36,29 @@ public enum ConfigJSON {
       ("auth", .object(c.auth.map { ($0.name, authProvider($0)) })),
       ("policies", .object(c.policies.map { ($0.name, policy($0)) })),
       ("audit", .object([("sinks", .array(c.audit.sinks.map(auditSink)))])),
+      ("rate_limits", .object(c.rateLimits.map { ($0.name, rateLimit($0)) })),
+      ("stores", .object(c.stores.map { ($0.name, store($0)) })),
+    ])
+  }
+
+  static func rateLimit(_ l: RateLimitConfig) -> JSONValue {
+    var out: [(String, JSONValue)] = [
+      ("key", .string(l.key.description)), ("limit", .int(l.limit)), ("per", .string(l.per.description)),
+      ("burst", .int(l.burst ?? l.limit)), ("store", .string(l.store)),
+    ]
+    if l.store == "local" {
+      out.append(("max_keys", .int(l.maxKeys)))
+    } else {
+      out.append(("on_store_error", .string(l.onStoreError.rawValue)))
+    }
+    return .object(out)
+  }
+
+  /// The URL's password is never shown.
+  static func store(_ s: StoreConfig) -> JSONValue {
+    .object([
+      ("type", .string("redis")), ("url", .string(s.url.redacted)), ("timeout", .string(s.timeout.description)),
+      ("max_pending", .int(s.maxPending)),
     ])
   }
 
@@ -72,6 +95,16 @@ public enum ConfigJSON {
       out.append(("token_from", .array(j.tokenFrom.map { .string($0.description) })))
       out.append(("forward_claims", .object(j.forwardClaims.map { ($0.claim, .string($0.header)) })))
       out.append(("forward_token", .bool(j.forwardToken)))
+      if let r = j.revocation {
+        out.append(
+          (
+            "revocation",
+            .object([
+              ("store", .string(r.store)), ("key_prefix", .string(r.keyPrefix)),
+              ("on_store_error", .string(r.onStoreError.rawValue)),
+            ])
+          ))
+      }
       return .object(out)
     }
   }
@@ -189,6 +222,7 @@ public enum ConfigJSON {
     if !r.auth.isEmpty { out.append(("auth", .array(r.auth.map { .string($0) }))) }
     if let a = r.authorize { out.append(("authorize", .string(a))) }
     if let c = r.cors { out.append(("cors", cors(c))) }
+    if !r.rateLimit.isEmpty { out.append(("rate_limit", .array(r.rateLimit.map { .string($0) }))) }
     switch r.action {
     case .backend(let b): out.append(("backend", .string(b)))
     case .split(let parts):

@@ -88,6 +88,11 @@ public enum RouteTable {
         if route.cors != nil { steps.append("cors (preflight answered here)") }
         if !route.auth.isEmpty { steps.append("auth: any of \(route.auth.joined(separator: ", "))") }
         if let policy = route.authorize { steps.append("authorize: \(policy)") }
+        for name in route.rateLimit {
+          if let l = config.rateLimits.first(where: { $0.name == name }) {
+            steps.append("rate_limit: \(name) (\(l.limit) per \(l.per) by \(l.key), \(l.store))")
+          }
+        }
         if !steps.isEmpty { out += "     admission: " + steps.joined(separator: " → ") + "\n" }
         if case .backend(let b) = route.action, let backend = config.backend(named: b) {
           out += "     backend \(b): \(backend.loadBalancing) over \(backend.endpoints.map(\.description).joined(separator: ", "))\n"

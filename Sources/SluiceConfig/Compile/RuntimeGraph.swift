@@ -13,6 +13,30 @@ public final class PersistentState: @unchecked Sendable {
   var tickets: [String: ManagedAtomic<Int>] = [:]
   var generation = 0
   var keyStores: [String: KeyStore] = [:]
+  var localLimits: [String: LocalLimitStore] = [:]
+  var sharedStores: [String: (fingerprint: String, store: SharedStore)] = [:]
+
+  /// A local limit's state: the same object while the limit's definition is unchanged.
+  func localLimit(_ limit: RateLimitConfig) -> LocalLimitStore {
+    lock.withLock {
+      let key = limit.name + "|" + limit.fingerprint
+      if let s = localLimits[key] { return s }
+      localLimits = localLimits.filter { !$0.key.hasPrefix(limit.name + "|") }
+      let s = LocalLimitStore(rule: limit.rule, maxKeys: limit.maxKeys)
+      localLimits[key] = s
+      return s
+    }
+  }
+
+  /// A shared store's handle: the same object (and client) while its definition is unchanged.
+  func sharedStore(_ config: StoreConfig) -> SharedStore {
+    lock.withLock {
+      if let s = sharedStores[config.name], s.fingerprint == config.fingerprint { return s.store }
+      let s = SharedStore(name: config.name)
+      sharedStores[config.name] = (config.fingerprint, s)
+      return s
+    }
+  }
 
   func keyStore(provider: String, url: String) -> KeyStore {
     lock.withLock {
@@ -69,11 +93,17 @@ public final class RuntimeGraph: Sendable {
   /// JWT providers with a `jwks_url`: the gateway keeps one fetcher per entry running.
   public let keyFetches: [KeyFetch]
   public let audit: AuditFanout
+  /// Redis stores in use, with their definitions: the gateway keeps one client per entry.
+  public let stores: [(config: StoreConfig, store: SharedStore)]
+  public let admissionMetrics: AdmissionMetrics
 
   init(
     generation: Int, configuration: SluiceConfiguration, listeners: [String: ListenerRuntime],
-    backends: [String: BackendRuntime], backendOrder: [String], keyFetches: [KeyFetch], audit: AuditFanout
+    backends: [String: BackendRuntime], backendOrder: [String], keyFetches: [KeyFetch], audit: AuditFanout,
+    stores: [(config: StoreConfig, store: SharedStore)], admissionMetrics: AdmissionMetrics
   ) {
+    self.stores = stores
+    self.admissionMetrics = admissionMetrics
     self.keyFetches = keyFetches
     self.audit = audit
     self.generation = generation
@@ -217,7 +247,9 @@ public struct KeyFetch: Sendable {
 public enum Compiler {
   public static func compile(_ config: SluiceConfiguration, state: PersistentState, audit: [AuditRoute] = []) -> RuntimeGraph {
     let metrics = state.metrics
-    let providers = AuthCompiler.providers(config, state: state)
+    let sharedStores = RateLimitCompiler.stores(config, state: state)
+    let providers = AuthCompiler.providers(config, state: state, stores: sharedStores)
+    let placements = RateLimitCompiler.placements(config, state: state, stores: sharedStores)
     var keyFetches: [KeyFetch] = []
     for provider in config.auth {
       guard case .jwt(let c) = provider.kind, case .url(let text) = c.keySource, let url = HTTPURL.parse(text),
@@ -288,7 +320,7 @@ public enum Compiler {
           directDuration: metrics.histogram(
             "sluice_http_request_duration_seconds", help: "Time from the request head to the last response byte.",
             labels: [("route", r.name), ("backend", "")]),
-          admission: AuthCompiler.steps(r, config, providers: providers, metrics: metrics))
+          admission: AuthCompiler.steps(r, config, providers: providers, limits: placements, metrics: metrics))
         entries.append(.init(name: r.name, match: r.match, payload: runtime))
       }
       listeners[l.name] = ListenerRuntime(
@@ -301,6 +333,8 @@ public enum Compiler {
     }
     return RuntimeGraph(
       generation: state.nextGeneration(), configuration: config, listeners: listeners, backends: backends,
-      backendOrder: config.backends.map(\.name), keyFetches: keyFetches, audit: AuditFanout(audit))
+      backendOrder: config.backends.map(\.name), keyFetches: keyFetches, audit: AuditFanout(audit),
+      stores: config.stores.compactMap { c in sharedStores[c.name].map { (c, $0) } },
+      admissionMetrics: AdmissionMetrics(registry: metrics))
   }
 }

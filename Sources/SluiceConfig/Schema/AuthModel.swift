@@ -32,6 +32,8 @@ public struct JWTProviderConfig: Sendable {
   public var forwardClaims: [(claim: String, header: String)] = []
   /// Forward the token to the upstream (Envoy's `forward`, default false: removed).
   public var forwardToken = false
+  /// A `jti` deny-list in Redis, checked on every request (cache hits too).
+  public var revocation: RevocationConfig?
 }
 
 /// `auth.<name>` with `type: api_key`.

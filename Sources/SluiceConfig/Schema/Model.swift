@@ -12,8 +12,12 @@ public struct SluiceConfiguration: Sendable {
   public var auth: [AuthProviderConfig] = []
   public var policies: [AccessPolicy] = []
   public var audit = AuditSettings()
+  public var rateLimits: [RateLimitConfig] = []
+  public var stores: [StoreConfig] = []
 
   public init() {}
+
+  public func store(named name: String) -> StoreConfig? { stores.first { $0.name == name } }
 
   public func authProvider(named name: String) -> AuthProviderConfig? { auth.first { $0.name == name } }
 
@@ -126,6 +130,8 @@ public struct RouteConfig: Sendable {
   /// A policy from `policies`, checked after authentication.
   public var authorize: String?
   public var cors: CORSPolicy?
+  /// Limits from `rate_limits`; all must admit.
+  public var rateLimit: [String] = []
   public var action: RouteAction
   public var location: SourceLocation
 }

@@ -48,8 +48,8 @@ extension Validator {
         node, what,
         known: [
           "type", "issuer", "audiences", "algorithms", "jwks_url", "jwks_file", "secret", "jwks_refresh", "jwks_ca",
-          "jwks_timeout", "on_jwks_unavailable", "clock_skew", "token_from", "forward_claims", "forward_token",
-        ], later: ["revocation"])
+          "jwks_timeout", "on_jwks_unavailable", "clock_skew", "token_from", "forward_claims", "forward_token", "revocation",
+        ])
     else { return nil }
     var algorithms: [JWTAlgorithm] = []
     if let n = m["algorithms"]?.value, let items = reader.stringList(n, "\(what).algorithms") {
@@ -182,6 +182,7 @@ extension Validator {
       }
     }
     if let n = m["forward_token"]?.value, let b = reader.bool(n, "\(what).forward_token") { out.forwardToken = b }
+    if let n = m["revocation"]?.value { out.revocation = revocation(n, what) }
     return out
   }
 

@@ -47,6 +47,11 @@ struct Validator {
   var policyLocations: [String: SourceLocation] = [:]
   /// Every provider name under `auth`, also those with errors (no cascade of "not defined").
   var declaredProviders: Set<String> = []
+  /// Names under `stores` and `rate_limits` (also those with errors), references to them.
+  var declaredStores: Set<String> = []
+  var declaredLimits: Set<String> = []
+  var storeRefs: [(name: String, at: SourceLocation, who: String)] = []
+  var limitRefs: [String: [(String, SourceLocation)]] = [:]
   /// Relative paths (jwks_file, jwks_ca) are relative to the config file's directory.
   let baseDirectory: String
 
@@ -60,8 +65,10 @@ struct Validator {
     guard
       let top = reader.mapping(
         root, "the configuration",
-        known: ["version", "runtime", "admin", "listeners", "backends", "observability", "auth", "policies", "audit"],
-        later: ["rate_limits", "stores"])
+        known: [
+          "version", "runtime", "admin", "listeners", "backends", "observability", "auth", "policies", "audit",
+          "rate_limits", "stores",
+        ])
     else { return config }
 
     if let v = top["version"] {
@@ -76,6 +83,8 @@ struct Validator {
     if let node = top["admin"]?.value { config.admin = admin(node) }
     if let node = top["observability"]?.value { config.observability = observability(node) }
     if let node = top["backends"]?.value { config.backends = backends(node) }
+    if let node = top["stores"]?.value { config.stores = stores(node) }
+    if let node = top["rate_limits"]?.value { config.rateLimits = rateLimits(node) }
     if let node = top["auth"]?.value { config.auth = authProviders(node) }
     if let node = top["policies"]?.value { config.policies = policies(node) }
     if let node = top["audit"]?.value { config.audit = audit(node) }
@@ -86,6 +95,7 @@ struct Validator {
     }
 
     checkAuthReferences(config)
+    checkRateLimitReferences(config)
     let names = Set(config.backends.map(\.name))
     for ref in backendRefs where !names.contains(ref.name) {
       reader.error(ref.at, "route '\(ref.route)' names backend '\(ref.name)', which is not defined in 'backends'")
@@ -396,10 +406,10 @@ struct Validator {
         node, "route",
         known: [
           "name", "match", "rewrite", "request_headers", "response_headers", "timeout", "backend", "split",
-          "direct_response", "auth", "authorize", "cors",
+          "direct_response", "auth", "authorize", "cors", "rate_limit",
         ],
         later: [
-          "rate_limit", "stream_idle_timeout", "retries", "mirror", "websocket",
+          "stream_idle_timeout", "retries", "mirror", "websocket",
           "fault", "progressive",
         ])
     else { return nil }
@@ -488,6 +498,21 @@ struct Validator {
       policyRefs[name] = n.location
     }
     if let n = m["cors"]?.value { out.cors = cors(n, what) }
+    if let n = m["rate_limit"]?.value {
+      var names: [(String, SourceLocation)] = []
+      if case .scalar(let text, _, let loc) = n {
+        names = [(text, loc)]
+      } else if let items = reader.stringList(n, "\(what).rate_limit") {
+        names = items
+        if items.isEmpty { reader.error(n.location, "\(what).rate_limit must name at least one limit") }
+      }
+      var seen: Set<String> = []
+      for (text, loc) in names where !seen.insert(text).inserted {
+        reader.error(loc, "\(what): rate_limit lists '\(text)' twice")
+      }
+      out.rateLimit = names.map(\.0).filter { seen.remove($0) != nil }
+      limitRefs[name, default: []].append(contentsOf: names)
+    }
     return out
   }
 

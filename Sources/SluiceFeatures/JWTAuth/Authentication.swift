@@ -22,6 +22,9 @@ public struct Identity: Sendable {
   public var forwardedHeaders: [HeaderPair]
   /// A query parameter holding the credential, to drop from the upstream query.
   public var removeQueryParameter: String?
+  /// The deny-list lookup still to do: the provider's rule and the key (`prefix + jti`). A
+  /// token without `jti` cannot be on the list and has none.
+  public var revocation: (rule: RevocationRule, key: String)?
 }
 
 public enum AuthDecision: Sendable {
@@ -83,10 +86,14 @@ public enum Authentication {
         case .valid(let claims):
           var removeQuery: String?
           if !p.forwardToken, case .query(let q) = source { removeQuery = q }
+          var revocation: (rule: RevocationRule, key: String)?
+          if let rule = p.revocation, let jti = claims.payload["jti"]?.stringValue, !jti.isEmpty {
+            revocation = (rule, rule.keyPrefix + jti)
+          }
           return .admitted(
             Identity(
               provider: p.name, user: claims.subject, claims: claims, forwardedHeaders: claims.forwardedHeaders,
-              removeQueryParameter: removeQuery))
+              removeQueryParameter: removeQuery, revocation: revocation))
         case .unknownKID:
           if !refreshed && p.keys.refresher != nil { return .refreshKeys(p.keys) }
           if firstFailure == nil { firstFailure = (index, .unknownKID) }

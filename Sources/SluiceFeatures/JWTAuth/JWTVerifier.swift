@@ -18,6 +18,10 @@ public enum AuthFailure: String, Error, Sendable, CaseIterable {
   case invalidClaims = "invalid_claims"
   case invalidKey = "invalid_key"
   case keysUnavailable = "keys_unavailable"
+  /// The token's `jti` is on the revocation list.
+  case revoked
+  /// The revocation list could not be read (`on_store_error: deny`: 503).
+  case revocationUnavailable = "revocation_unavailable"
 
   /// The `error_description` of the 401 (RFC 6750 §3): short, fixed, never the token.
   public var description: String {
@@ -35,6 +39,8 @@ public enum AuthFailure: String, Error, Sendable, CaseIterable {
     case .invalidClaims: "the token's claims are invalid"
     case .invalidKey: "the API key is not valid"
     case .keysUnavailable: "the signing keys are not available"
+    case .revoked: "the token has been revoked"
+    case .revocationUnavailable: "the revocation list is not reachable"
     }
   }
 }

@@ -93,12 +93,31 @@ public final class JWTProvider: Sendable {
   /// Envoy's `forward`: when false (the default), the credential is removed before the request
   /// goes upstream.
   public let forwardToken: Bool
+  /// A `jti` deny-list in a shared store.
+  public let revocation: RevocationRule?
 
-  public init(name: String, policy: JWTPolicy, sources: [TokenSource], keys: KeyStore, forwardToken: Bool) {
+  public init(
+    name: String, policy: JWTPolicy, sources: [TokenSource], keys: KeyStore, forwardToken: Bool,
+    revocation: RevocationRule? = nil
+  ) {
+    self.revocation = revocation
     self.name = name
     self.policy = policy
     self.sources = sources
     self.keys = keys
     self.forwardToken = forwardToken
+  }
+}
+
+/// `revocation` on a JWT provider, compiled.
+public struct RevocationRule: Sendable {
+  public let store: SharedStore
+  public let keyPrefix: String
+  public let denyOnStoreError: Bool
+
+  public init(store: SharedStore, keyPrefix: String, denyOnStoreError: Bool) {
+    self.store = store
+    self.keyPrefix = keyPrefix
+    self.denyOnStoreError = denyOnStoreError
   }
 }

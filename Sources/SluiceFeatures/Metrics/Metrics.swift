@@ -66,6 +66,8 @@ public final class StatusCounters: Sendable {
 public final class Histogram: Sendable {
   /// SPEC section 6: 1 ms · 2^k up to ~2 s.
   public static let defaultBounds: [Double] = (0..<12).map { 0.001 * Double(1 << $0) }
+  /// 50 µs · 2^k up to ~0.2 s: store round trips (Redis on the same network is sub-millisecond).
+  public static let storeBounds: [Double] = (0..<13).map { 0.000_05 * Double(1 << $0) }
   public let bounds: [Double]
   let boundsMicros: [Int]
   // slots 0..<bounds.count: bucket counts (non-cumulative); then +Inf, count, sum (µs)
@@ -121,8 +123,10 @@ public final class MetricsRegistry: @unchecked Sendable {
     series(name, .gauge, help, labels) { Gauge() }
   }
 
-  public func histogram(_ name: String, help: String, labels: [(String, String)] = []) -> Histogram {
-    series(name, .histogram, help, labels) { Histogram() }
+  public func histogram(
+    _ name: String, help: String, labels: [(String, String)] = [], bounds: [Double] = Histogram.defaultBounds
+  ) -> Histogram {
+    series(name, .histogram, help, labels) { Histogram(bounds: bounds) }
   }
 
   /// Status counters appear as the counter `name` with an extra `code` label.

@@ -21,6 +21,25 @@ struct AdmissionState {
   var identity: Identity?
   /// CORS headers for the response to an actual (non-preflight) cross-origin request.
   var corsHeaders: [HeaderPair] = []
+  /// The answer to the store call this request waited for, put here before the step reruns.
+  var storeReply: StoreReply?
+  /// The identity's revocation lookup is done (not revoked, or allowed through a store error).
+  var revocationChecked = false
+  /// Rate limits: local limits charged (0 → 1), then shared groups done.
+  var localLimitsCharged = false
+  var sharedGroupsDone = 0
+}
+
+/// What a store call answered, for the step that asked.
+enum StoreReply {
+  case limits(Result<SharedLimitVerdict, StoreFailureError>)
+  case exists(Result<Bool, StoreFailureError>)
+}
+
+/// A call to a shared store that admission waits for.
+enum StoreCall {
+  case limits(keys: [String], rules: [GCRA])
+  case exists(String)
 }
 
 enum AdmissionOutcome {
@@ -31,6 +50,8 @@ enum AdmissionOutcome {
   /// Wait for this provider's keys to be refreshed, then run again from `state.next`, on the
   /// connection's own event loop.
   case suspend(KeyStore)
+  /// Wait for the store's answer (put into `state.storeReply`), then run again from `state.next`.
+  case ask(SharedStore, StoreCall)
 }
 
 /// Runs a route's compiled admission list (docs/architecture.md, "The request path"). Each
@@ -45,6 +66,9 @@ enum AdmissionDriver {
     let cache: TokenCache
     /// Seconds since the epoch (JWT times).
     let now: Int64
+    /// Monotonic nanoseconds (local limits).
+    let nowNanos: Int64
+    let metrics: AdmissionMetrics
   }
 
   static func run(
@@ -63,11 +87,16 @@ enum AdmissionDriver {
           state.corsHeaders = policy.responseHeaders(origin: origin)
         }
       case .authenticate(let step):
+        if state.identity != nil {
+          if let outcome = checkRevocation(step, request: request, state: &state, context: context) { return outcome }
+          break
+        }
         switch Authentication.authenticate(
           step.providers, request: request, cache: context.cache, now: context.now, refreshed: state.keysRefreshed)
         {
         case .admitted(let identity):
           state.identity = identity
+          if let outcome = checkRevocation(step, request: request, state: &state, context: context) { return outcome }
         case .refreshKeys(let store):
           return .suspend(store)
         case .denied(let index, let failure, let tokenSent):
@@ -91,10 +120,129 @@ enum AdmissionDriver {
           audit(.policyDenied, context, request, user: state.identity?.user, detail: [("policy", policy.name)])
           return .answer(.forbidden("the '\(policy.name)' policy does not allow this request"))
         }
+      case .rateLimit(let step):
+        if let outcome = rateLimit(step, request: request, state: &state, context: context) { return outcome }
       }
       state.next += 1
     }
     return .proceed
+  }
+
+  /// The identity's `jti` against the provider's deny-list: nil to go on, or the outcome.
+  static func checkRevocation(
+    _ step: AuthStep, request: some AdmissionRequest, state: inout AdmissionState, context: Context
+  ) -> AdmissionOutcome? {
+    guard !state.revocationChecked, let identity = state.identity, let (rule, key) = identity.revocation else { return nil }
+    guard case .exists(let reply)? = state.storeReply else { return .ask(rule.store, .exists(key)) }
+    state.storeReply = nil
+    let index = step.providers.firstIndex { $0.name == identity.provider } ?? 0
+    switch reply {
+    case .success(false):
+      state.revocationChecked = true
+      return nil
+    case .success(true):
+      step.failureCounter(provider: index, .revoked).increment()
+      audit(
+        .authDenied, context, request, user: identity.user,
+        detail: [("provider", identity.provider), ("reason", AuthFailure.revoked.rawValue)])
+      state.identity = nil
+      return .answer(.unauthenticated(AuthFailure.revoked.description, tokenSent: true))
+    case .failure(let error):
+      context.metrics.fallback(store: rule.store.name, failure: error.failure, deny: rule.denyOnStoreError)
+      if rule.denyOnStoreError {
+        step.failureCounter(provider: index, .revocationUnavailable).increment()
+        if Log.enabled(.warning) {
+          Log.warning(
+            "revocation list not reachable; refusing the token",
+            [("store", rule.store.name), ("error", error.failure.rawValue)])
+        }
+        state.identity = nil
+        return .answer(.unavailable("the token's revocation status cannot be checked"))
+      }
+      state.revocationChecked = true
+      return nil
+    }
+  }
+
+  /// Local limits first (inline, exact, refunded if a later limit refuses), then each shared
+  /// store's limits in one round trip. Nil to go on, or the outcome.
+  static func rateLimit(
+    _ step: RateLimitStep, request: some AdmissionRequest, state: inout AdmissionState, context: Context
+  ) -> AdmissionOutcome? {
+    let claims = state.identity?.claims?.payload
+    func localKey(_ limit: CompiledLimit) -> UInt64 {
+      let (tag, text) = limit.keyValue(
+        clientIP: request.clientIPText, header: { request.firstHeader($0) }, claims: claims, route: step.route)
+      return RateLimitKey.hash(tag: tag, text)
+    }
+    func refundLocals(upTo end: Int) {
+      for limit in step.locals[..<end] {
+        if case .local(let store) = limit.placement { store.refund(key: localKey(limit), now: context.nowNanos) }
+      }
+    }
+    if !state.localLimitsCharged {
+      for (i, limit) in step.locals.enumerated() {
+        guard case .local(let store) = limit.placement else { continue }
+        let decision = store.take(key: localKey(limit), now: context.nowNanos)
+        if !decision.admitted {
+          refundLocals(upTo: i)
+          return refuse(
+            limit, request: request, state: state, context: context,
+            refusal: RateLimitRefusal(
+              limitName: limit.name, limit: limit.rule.limit, remaining: 0,
+              retryAfterSeconds: decision.retryAfter.secondsRoundedUp, resetSeconds: decision.reset.secondsRoundedUp))
+        }
+      }
+      state.localLimitsCharged = true
+    }
+    while state.sharedGroupsDone < step.shared.count {
+      let group = step.shared[state.sharedGroupsDone]
+      guard case .limits(let reply)? = state.storeReply else {
+        var keys: [String] = []
+        keys.reserveCapacity(group.limits.count)
+        for limit in group.limits {
+          let (tag, text) = limit.keyValue(
+            clientIP: request.clientIPText, header: { request.firstHeader($0) }, claims: claims, route: step.route)
+          keys.append(limit.sharedKey(tag: tag, text: text))
+        }
+        return .ask(group.store, .limits(keys: keys, rules: group.limits.map(\.rule)))
+      }
+      state.storeReply = nil
+      switch reply {
+      case .success(let verdict):
+        if !verdict.admitted {
+          refundLocals(upTo: step.locals.count)
+          let limit = group.limits[min(max(verdict.refusedBy, 0), group.limits.count - 1)]
+          return refuse(
+            limit, request: request, state: state, context: context,
+            refusal: RateLimitRefusal(
+              limitName: limit.name, limit: limit.rule.limit, remaining: 0,
+              retryAfterSeconds: verdict.retryAfterNanos.secondsRoundedUp, resetSeconds: verdict.resetNanos.secondsRoundedUp))
+        }
+      case .failure(let error):
+        let deny = group.limits.contains { if case .shared(_, .deny) = $0.placement { true } else { false } }
+        context.metrics.fallback(store: group.store.name, failure: error.failure, deny: deny)
+        if deny {
+          refundLocals(upTo: step.locals.count)
+          if Log.enabled(.warning) {
+            Log.warning(
+              "rate limit store not reachable; refusing (on_store_error: deny)",
+              [("store", group.store.name), ("error", error.failure.rawValue)])
+          }
+          return .answer(.unavailable("the rate limit store '\(group.store.name)' is not reachable"))
+        }
+      }
+      state.sharedGroupsDone += 1
+    }
+    return nil
+  }
+
+  static func refuse(
+    _ limit: CompiledLimit, request: some AdmissionRequest, state: AdmissionState, context: Context, refusal: RateLimitRefusal
+  ) -> AdmissionOutcome {
+    limit.refused.increment()
+    audit(.rateLimited, context, request, user: state.identity?.user, detail: [("limit", limit.name)])
+    return .answer(.rateLimited(refusal))
   }
 
   static func audit(

@@ -357,7 +357,8 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
   func admit(_ exchange: Exchange, _ route: RouteRuntime) -> Bool {
     let context = AdmissionDriver.Context(
       route: route, audit: exchange.graph.audit, requestID: exchange.requestID, cache: loop.tokenCache,
-      now: WallClock.nowMilliseconds() / 1000)
+      now: WallClock.nowMilliseconds() / 1000, nowNanos: Int64(WallClock.monotonicNanoseconds()),
+      metrics: exchange.graph.admissionMetrics)
     switch AdmissionDriver.run(route.admission, request: exchange, state: &exchange.admission, context: context) {
     case .proceed:
       if let name = exchange.admission.identity?.removeQueryParameter, let query = exchange.upstreamQuery {
@@ -387,12 +388,49 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
         }
       }
       return false
+    case .ask(let store, let call):
+      guard let client = store.client, let channelContext = self.context else {
+        exchange.admission.storeReply = Self.failedReply(call, .disconnected)
+        return admit(exchange, route)
+      }
+      // As for keys: reads stay held, the client answers within the store's timeout on any
+      // thread, and the request resumes on this connection's loop.
+      let eventLoop = channelContext.eventLoop
+      let bound = NIOLoopBound((self, exchange), eventLoop: eventLoop)
+      switch call {
+      case .limits(let keys, let rules):
+        client.takeLimits(keys, rules: rules) { result in
+          eventLoop.execute {
+            let (handler, exchange) = bound.value
+            handler.resumeAdmission(exchange, reply: .limits(result))
+          }
+        }
+      case .exists(let key):
+        client.exists(key) { result in
+          eventLoop.execute {
+            let (handler, exchange) = bound.value
+            handler.resumeAdmission(exchange, reply: .exists(result))
+          }
+        }
+      }
+      return false
     }
   }
 
-  func resumeAdmission(_ exchange: Exchange) {
+  static func failedReply(_ call: StoreCall, _ failure: StoreFailure) -> StoreReply {
+    switch call {
+    case .limits: .limits(.failure(StoreFailureError(failure)))
+    case .exists: .exists(.failure(StoreFailureError(failure)))
+    }
+  }
+
+  func resumeAdmission(_ exchange: Exchange, reply: StoreReply? = nil) {
     guard self.exchange === exchange, !exchange.finished, !closed, let route = exchange.route else { return }
-    exchange.admission.keysRefreshed = true
+    if let reply {
+      exchange.admission.storeReply = reply
+    } else {
+      exchange.admission.keysRefreshed = true
+    }
     guard admit(exchange, route) else { return }
     proceed(exchange, route, now: WallClock.monotonicNanoseconds())
   }
@@ -1049,6 +1087,11 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
     headers.add(name: "content-type", value: "application/json")
     switch error {
     case .unavailable: headers.add(name: "retry-after", value: "1")
+    case .rateLimited(let r):
+      headers.add(name: "retry-after", value: String(r.retryAfterSeconds))
+      headers.add(name: "ratelimit-limit", value: String(r.limit))
+      headers.add(name: "ratelimit-remaining", value: String(r.remaining))
+      headers.add(name: "ratelimit-reset", value: String(r.resetSeconds))
     case .unauthenticated(let why, let tokenSent):
       // RFC 6750 §3: error="invalid_token" only when a token was sent.
       headers.add(
