@@ -87,6 +87,7 @@ let package = Package(
       name: "FuzzJWT",
       dependencies: ["SluiceCore", "SluiceFeatures", .product(name: "Crypto", package: "swift-crypto")],
       path: "Fuzz/FuzzJWT"),
+    .executableTarget(name: "FuzzRESP", dependencies: ["SluiceCore"], path: "Fuzz/FuzzRESP"),
     .executableTarget(
       name: "FuzzHTTP1",
       dependencies: ["SluiceCore", "SluiceProxy", .product(name: "NIOCore", package: "swift-nio")],

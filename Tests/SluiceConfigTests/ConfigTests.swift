@@ -13,7 +13,7 @@ final class ConfigGoldenTests: XCTestCase {
 
   let env = [
     "SLUICE_TEST_TOKEN": "t0k", "SLUICE_ADMIN_TOKEN": "t0k", "PARTNER_A_KEY": "partner-a-0123456789",
-    "PARTNER_B_KEY": "partner-b-0123456789",
+    "PARTNER_B_KEY": "partner-b-0123456789", "JWT_SECRET": "an-example-secret-of-at-least-32-bytes",
   ]
 
   func files(_ folder: String) throws -> [String] {

@@ -28,7 +28,7 @@ def test_validate_invalid_golden(path):
 @pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(ROOT, "Fixtures", "valid", "*.yaml")))
                          + sorted(glob.glob(os.path.join(ROOT, "examples", "*.yaml"))))
 def test_validate_valid_and_examples(path):
-    out = run("validate", "--config", path, env={"SLUICE_TEST_TOKEN": "t", "SLUICE_ADMIN_TOKEN": "t", "PARTNER_A_KEY": "partner-a-0123456789", "PARTNER_B_KEY": "partner-b-0123456789"})
+    out = run("validate", "--config", path, env={"SLUICE_TEST_TOKEN": "t", "SLUICE_ADMIN_TOKEN": "t", "PARTNER_A_KEY": "partner-a-0123456789", "PARTNER_B_KEY": "partner-b-0123456789", "JWT_SECRET": "an-example-secret-of-at-least-32-bytes"})
     assert out.returncode == 0, out.stderr
     assert "valid (" in out.stdout
 

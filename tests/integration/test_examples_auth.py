@@ -82,3 +82,36 @@ def test_full_auth_fixture_config_is_redacted(gateway, tmp_path):
     assert j["auth"]["idp"]["kids"] == ["es-1", "rs-1", "ed-1"]
     assert j["audit"]["sinks"][0]["url"].endswith("?<redacted>")
     assert j["listeners"][0]["routes"][0]["cors"]["allow_credentials"] is True
+
+
+def test_rate_limit_local_example(gateway, upstream):
+    up = upstream()
+    gw = gateway(load("rate-limit-local.yaml", up))
+    codes = [requests.get(gw.url("/api/x"), headers={"x-partner": "p1"}).status_code for _ in range(12)]
+    assert codes[:10] == [200] * 10 and codes[10:] == [429, 429]
+    r = requests.get(gw.url("/api/x"), headers={"x-partner": "p1"})
+    assert r.headers["ratelimit-limit"] == "10"
+    # Another partner has its own allowance, up to the client IP's burst of 20.
+    assert [requests.get(gw.url("/api/x"), headers={"x-partner": "p2"}).status_code for _ in range(11)].count(200) == 10
+
+
+def test_rate_limit_redis_example(gateway, upstream):
+    from authkit import SECRET, mint
+    from rediskit import RedisServer
+    from test_rate_limit import metric, wait_until
+
+    rs = RedisServer()
+    try:
+        up = upstream()
+        gw = gateway(load("rate-limit-redis.yaml", up, {"redis://127.0.0.1:6379/0": rs.url, "limit: 1000": "limit: 3"}),
+                     env={"JWT_SECRET": SECRET})
+        assert wait_until(lambda: metric(gw, "sluice_store_connections", store="main") >= 1)
+        tok = lambda tenant, jti: {"Authorization": "Bearer " + mint(
+            SECRET, "HS256", body=claims(iss="https://id.example.com", tenant=tenant, jti=jti))}
+        assert [requests.get(gw.url("/api/x"), headers=tok("t1", f"j{i}")).status_code for i in range(4)] == [200] * 3 + [429]
+        assert requests.get(gw.url("/api/x"), headers=tok("t2", "k1")).status_code == 200
+        assert rs.client().pttl("sluice:rl:per-tenant:3:t1") > 0
+        rs.client().set("sluice:revoked:k2", "1")
+        assert requests.get(gw.url("/api/x"), headers=tok("t2", "k2")).status_code == 401
+    finally:
+        rs.close()

@@ -150,6 +150,8 @@ final class RedisMetrics: Sendable {
   let roundTrip: Histogram
   let connected: Gauge
   let reconnects: Counter
+  /// Writes to the store: commands per write above 1 is pipelining at work.
+  let writes: Counter
 
   init(store: String, registry: MetricsRegistry) {
     func counter(_ result: String) -> Counter {
@@ -166,6 +168,8 @@ final class RedisMetrics: Sendable {
       bounds: Histogram.storeBounds)
     connected = registry.gauge(
       "sluice_store_connections", help: "Store connections that are ready (one per event loop).", labels: [("store", store)])
+    writes = registry.counter(
+      "sluice_store_writes_total", help: "Writes (batches of pipelined commands) sent to a store.", labels: [("store", store)])
     reconnects = registry.counter(
       "sluice_store_connects_total", help: "Connection attempts to a store.", labels: [("store", store)])
   }
@@ -215,6 +219,7 @@ final class LoopConnection: @unchecked Sendable {
     let handler = RedisConnectionHandler(
       timeout: timeout, maxPending: config.maxPending,
       onRoundTrip: { [metrics] rtt in metrics.roundTrip.observe(microseconds: Int(rtt.nanoseconds / 1000)) },
+      onFlush: { [metrics] in metrics.writes.increment() },
       onClose: { [weak self] reason in self?.closed(reason) })
     ClientBootstrap(group: eventLoop)
       .connectTimeout(handshakeTimeout)

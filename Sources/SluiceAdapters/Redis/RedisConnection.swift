@@ -29,13 +29,17 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
   var armedFor: NIODeadline?
   var context: ChannelHandlerContext?
   var closed = false
+  var flushScheduled = false
   let parser = RESPParser()
   let onRoundTrip: (TimeAmount) -> Void
+  let onFlush: () -> Void
   let onClose: (String) -> Void
 
   init(
-    timeout: TimeAmount, maxPending: Int, onRoundTrip: @escaping (TimeAmount) -> Void, onClose: @escaping (String) -> Void
+    timeout: TimeAmount, maxPending: Int, onRoundTrip: @escaping (TimeAmount) -> Void, onFlush: @escaping () -> Void,
+    onClose: @escaping (String) -> Void
   ) {
+    self.onFlush = onFlush
     self.timeout = timeout
     self.maxPending = maxPending
     self.stallLimit = max(.seconds(2), timeout * 20)
@@ -62,7 +66,17 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     pending.append(Pending(callback: callback, deadline: deadline, started: now))
     var out = context.channel.allocator.buffer(capacity: bytes.count)
     out.writeBytes(bytes)
-    context.writeAndFlush(NIOAny(out), promise: nil)
+    // Commands issued in one turn of the loop (several requests' admissions) leave in one
+    // write: that is what makes them share a round trip.
+    context.write(NIOAny(out), promise: nil)
+    if !flushScheduled {
+      flushScheduled = true
+      context.eventLoop.execute { [self] in
+        flushScheduled = false
+        onFlush()
+        self.context?.flush()
+      }
+    }
     // The handshake's commands have a longer timeout than the ones after it.
     if let armedFor, deadline >= armedFor { return }
     timer?.cancel()
