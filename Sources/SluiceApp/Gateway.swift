@@ -418,7 +418,7 @@ extension Gateway: AdminControl {
         return .object([
           ("name", .string(name)), ("protocol", .string(backend.config.protocol)),
           ("load_balancing", .string(backend.config.loadBalancing.description)),
-          ("circuit", .string("closed")), ("in_flight", .int(inFlight)), ("queued", .int(0)),
+          ("circuit", .string(backend.breaker?.state.name ?? "closed")), ("in_flight", .int(inFlight)), ("queued", .int(0)),
           ("healthy_endpoints", .int(backend.endpoints.count)),
           ("endpoints", .array(endpoints)),
         ])

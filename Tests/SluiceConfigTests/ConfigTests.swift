@@ -290,3 +290,45 @@ final class RateLimitConfigTests: XCTestCase {
     XCTAssertEqual(RedisURL.parse("redis://u:p@h:1/4")?.redacted, "redis://u:***@h:1/4")
   }
 }
+
+final class CircuitBreakerConfigTests: XCTestCase {
+  func messages(_ breaker: String) -> [String] {
+    let yaml = """
+      version: 1
+      listeners:
+        - listen: 127.0.0.1:8080
+          routes:
+            - backend: app
+      backends:
+        app: { endpoints: [127.0.0.1:9000], circuit_breaker: \(breaker) }
+
+      """
+    return ConfigLoader.load(text: yaml, file: "/cfg/test.yaml", environment: [:]).diagnostics.map(\.description)
+  }
+
+  func testDefaultsAndErrors() throws {
+    let yaml = """
+      version: 1
+      listeners:
+        - listen: 127.0.0.1:8080
+          routes:
+            - backend: app
+      backends:
+        app: { endpoints: [127.0.0.1:9000], circuit_breaker: { error_rate: 25% } }
+
+      """
+    let config = try XCTUnwrap(ConfigLoader.load(text: yaml, file: "/cfg/test.yaml", environment: [:]).configuration)
+    XCTAssertEqual(
+      config.backends[0].circuitBreaker,
+      CircuitBreakerPolicy(
+        errorRate: 0.25, window: 30_000_000_000, minRequests: 20, openFor: 30_000_000_000, halfOpenRequests: 5))
+    XCTAssertEqual(
+      messages("{ error_rate: 0.5 }"),
+      ["/cfg/test.yaml:7:70: backend 'app'.circuit_breaker.error_rate must be a percentage from 0% to 100%, like 50%; got '0.5'"])
+    XCTAssertEqual(
+      messages("{ error_rate: 100% }"),
+      ["/cfg/test.yaml:7:70: backend 'app'.circuit_breaker.error_rate must be above 0% and below 100%"])
+    XCTAssertEqual(
+      messages("{ window: 10ms, half_open_requests: 0, colour: red }").count, 3)
+  }
+}

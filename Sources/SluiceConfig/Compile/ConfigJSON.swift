@@ -251,6 +251,19 @@ public enum ConfigJSON {
     ]
     if case .consistentHash(let key) = b.loadBalancing { out.append(("hash_on", .string(key.description))) }
     out.append(("connect_timeout", .string(b.connectTimeout.description)))
+    if let c = b.circuitBreaker {
+      out.append(
+        (
+          "circuit_breaker",
+          .object([
+            ("error_rate", .string("\(Int((c.errorRate * 1000).rounded()) / 10)%")),
+            ("window", .string(ConfigDuration(nanoseconds: c.window).description)),
+            ("min_requests", .int(c.minRequests)),
+            ("open_for", .string(ConfigDuration(nanoseconds: c.openFor).description)),
+            ("half_open_requests", .int(c.halfOpenRequests)),
+          ])
+        ))
+    }
     return .object(out)
   }
 }

@@ -14,6 +14,18 @@ public final class PersistentState: @unchecked Sendable {
   var generation = 0
   var keyStores: [String: KeyStore] = [:]
   var localLimits: [String: LocalLimitStore] = [:]
+  var breakers: [String: BreakerBox] = [:]
+
+  /// A backend's circuit breaker: the same object while the backend's breaker settings are
+  /// unchanged (its state survives a reload).
+  func breaker(backend: String, policy: CircuitBreakerPolicy) -> BreakerBox {
+    lock.withLock {
+      if let b = breakers[backend], b.policy == policy { return b }
+      let b = BreakerBox(policy: policy)
+      breakers[backend] = b
+      return b
+    }
+  }
   var sharedStores: [String: (fingerprint: String, store: SharedStore)] = [:]
 
   /// A local limit's state: the same object while the limit's definition is unchanged.
@@ -199,11 +211,17 @@ public final class BackendRuntime: Sendable {
   public let connectFailures: Counter
   public let activeConnections: Gauge
   public let idleConnections: Gauge
+  /// `circuit_breaker`, with `sluice_circuit_breaker_state{backend}`.
+  public let breaker: BreakerBox?
+  public let breakerGauge: Gauge
 
   init(
     name: String, config: BackendConfig, endpoints: [EndpointRuntime], picker: EndpointPicker,
-    upstreamDuration: Histogram, connectFailures: Counter, activeConnections: Gauge, idleConnections: Gauge
+    upstreamDuration: Histogram, connectFailures: Counter, activeConnections: Gauge, idleConnections: Gauge,
+    breaker: BreakerBox?, breakerGauge: Gauge
   ) {
+    self.breaker = breaker
+    self.breakerGauge = breakerGauge
     self.name = name
     self.jsonName = JSONString(name)
     self.config = config
@@ -270,6 +288,11 @@ public enum Compiler {
       let endpoints = b.endpoints.map {
         EndpointRuntime(address: $0, stats: state.stats(backend: b.name, address: $0.description))
       }
+      let breaker = b.circuitBreaker.map { state.breaker(backend: b.name, policy: $0) }
+      let breakerGauge = metrics.gauge(
+        "sluice_circuit_breaker_state", help: "A backend's circuit breaker: 0 closed, 1 open, 2 half-open.",
+        labels: [("backend", b.name)])
+      breakerGauge.set(breaker?.state.gauge ?? 0)
       backends[b.name] = BackendRuntime(
         name: b.name, config: b, endpoints: endpoints,
         picker: EndpointPicker(policy: b.loadBalancing, endpoints: endpoints.map(\.stats), ticket: state.ticket(backend: b.name)),
@@ -282,7 +305,9 @@ public enum Compiler {
         activeConnections: metrics.gauge(
           "sluice_upstream_connections", help: "Upstream connections by state.", labels: [("backend", b.name), ("state", "active")]),
         idleConnections: metrics.gauge(
-          "sluice_upstream_connections", help: "Upstream connections by state.", labels: [("backend", b.name), ("state", "idle")]))
+          "sluice_upstream_connections", help: "Upstream connections by state.", labels: [("backend", b.name), ("state", "idle")]),
+        breaker: breaker,
+        breakerGauge: breakerGauge)
     }
     func target(_ listener: String, _ route: String, _ backend: String) -> BackendTarget? {
       guard let b = backends[backend] else { return nil }

@@ -142,6 +142,8 @@ public struct BackendConfig: Sendable {
   public var endpoints: [HostPort]
   public var loadBalancing = LoadBalancingPolicy.roundRobin
   public var connectTimeout = ConfigDuration.seconds(2)
+  /// Stop sending requests while too many fail (one breaker for the backend, for the process).
+  public var circuitBreaker: CircuitBreakerPolicy?
   public var location: SourceLocation
 }
 

@@ -211,9 +211,9 @@ struct Validator {
     let what = "backend '\(name)'"
     guard
       let m = reader.mapping(
-        node, what, known: ["protocol", "endpoints", "load_balancing", "hash_on", "connect_timeout"],
+        node, what, known: ["protocol", "endpoints", "load_balancing", "hash_on", "connect_timeout", "circuit_breaker"],
         later: [
-          "tls", "max_concurrent_requests", "queue", "health_check", "outlier_detection", "circuit_breaker",
+          "tls", "max_concurrent_requests", "queue", "health_check", "outlier_detection",
         ])
     else { return nil }
     var out = BackendConfig(name: name, endpoints: [], location: node.location)
@@ -271,6 +271,7 @@ struct Validator {
         reader.error(pair.keyLocation, "\(what): hash_on is only used with load_balancing: consistent_hash")
       }
     }
+    if let n = m["circuit_breaker"]?.value { out.circuitBreaker = circuitBreaker(n, what) }
     if let n = m["connect_timeout"]?.value, let d = reader.duration(n, "\(what).connect_timeout") {
       out.connectTimeout = d
     }

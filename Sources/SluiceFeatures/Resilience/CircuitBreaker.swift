@@ -1,3 +1,5 @@
+import SluiceCore
+
 /// `circuit_breaker` on a backend: when too many requests fail, stop sending any for a while,
 /// then let a few probes decide whether to start again. One state machine per backend for the
 /// whole process (the request path holds it behind a lock; this type is plain data).
@@ -175,4 +177,32 @@ public struct CircuitBreaker: Sendable {
     case .halfOpen: "half_open"
     }
   }
+}
+
+/// A backend's breaker for the whole process: the state machine behind its own mutex (one per
+/// backend, held for a few comparisons per request). Lives in `PersistentState`, so a reload
+/// that keeps the backend's breaker settings keeps its state.
+public final class BreakerBox: @unchecked Sendable {
+  // Safe: `breaker` is only touched under `lock`.
+  let lock = Mutex()
+  var breaker: CircuitBreaker
+  public let policy: CircuitBreakerPolicy
+
+  public init(policy: CircuitBreakerPolicy) {
+    self.policy = policy
+    breaker = CircuitBreaker(policy: policy)
+  }
+
+  public func admit(now: Int64) -> (CircuitBreaker.Admission, CircuitBreaker.Transition?) {
+    lock.withLock { breaker.admit(now: now) }
+  }
+
+  public func record(failure: Bool, probe: Bool, now: Int64) -> CircuitBreaker.Transition? {
+    lock.withLock { breaker.record(failure: failure, probe: probe, now: now) }
+  }
+
+  public func abandonProbe() { lock.withLock { breaker.abandonProbe() } }
+
+  /// `closed`, `open` or `half_open`, and the gauge value (0, 1, 2).
+  public var state: (name: String, gauge: Int) { lock.withLock { (breaker.name, breaker.gaugeValue) } }
 }

@@ -47,6 +47,11 @@ final class Exchange {
   var waitingForConnection = false
   var retries = 0
   var countedInFlight = false
+  /// The backend's circuit breaker admitted this request (as a half-open probe when `probe`):
+  /// its outcome is recorded there when it completes.
+  var breaker: BreakerPass = .none
+  /// `Retry-After` for a 503 the gateway answers, when known (an open breaker).
+  var retryAfterSeconds: Int?
   var bodyForwarded = 0
 
   // response
@@ -75,4 +80,10 @@ enum RequestPart {
   case body(ByteBuffer)
   /// The body ended; raw trailer lines of a chunked body.
   case end(ByteBuffer?)
+}
+
+enum BreakerPass {
+  case none
+  case counted
+  case probe
 }

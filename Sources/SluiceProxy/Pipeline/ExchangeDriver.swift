@@ -14,6 +14,8 @@ enum ExchangeDriver {
     case direct(DirectResponse)
     /// `exchange.target` and `exchange.endpoint` are set; the endpoint counts the request.
     case upstream
+    /// Refused before any endpoint is touched (an open circuit breaker): answer this.
+    case refused(GatewayError)
   }
 
   static func choose(_ exchange: Exchange, _ route: RouteRuntime, random: inout FastRandom) -> Destination {
@@ -25,6 +27,17 @@ enum ExchangeDriver {
     }
     exchange.target = target
     let backend = target.backend
+    if let breaker = backend.breaker {
+      let (admission, transition) = breaker.admit(now: Int64(WallClock.monotonicNanoseconds()))
+      if let transition { breakerMoved(backend, transition, exchange) }
+      switch admission {
+      case .allow: exchange.breaker = .counted
+      case .probe: exchange.breaker = .probe
+      case .reject(let retryAfter):
+        exchange.retryAfterSeconds = Int(retryAfter.secondsRoundedUp)
+        return .refused(.unavailable("the circuit breaker of backend '\(backend.name)' is open"))
+      }
+    }
     let index = backend.picker.pick(hashKey: hashKey(backend.config.loadBalancing, exchange), using: &random)
     let endpoint = backend.endpoints[index]
     exchange.endpoint = endpoint
@@ -32,6 +45,28 @@ enum ExchangeDriver {
     endpoint.stats.requests.wrappingIncrement(ordering: .relaxed)
     exchange.countedInFlight = true
     return .upstream
+  }
+
+  /// A breaker changed phase: its gauge, a log line, and `circuit_opened` for the audit sinks.
+  static func breakerMoved(_ backend: BackendRuntime, _ transition: CircuitBreaker.Transition, _ exchange: Exchange) {
+    guard let breaker = backend.breaker else { return }
+    let state = breaker.state
+    backend.breakerGauge.set(state.gauge)
+    switch transition {
+    case .opened:
+      Log.warning("circuit breaker opened", [("backend", backend.name)])
+      let audit = exchange.graph.audit
+      if audit.wants(.circuitOpened) {
+        audit.publish(
+          AuditEvent(
+            kind: .circuitOpened, requestID: exchange.requestID.text, route: exchange.route?.name,
+            clientIP: exchange.clientIP, user: exchange.admission.identity?.user, detail: [("backend", backend.name)]))
+      }
+    case .halfOpened:
+      Log.info("circuit breaker half-open: probing", [("backend", backend.name)])
+    case .closed:
+      Log.info("circuit breaker closed", [("backend", backend.name)])
+    }
   }
 
   /// The `consistent_hash` key of a request (`hash_on`), nil for other policies or when absent.
@@ -51,6 +86,18 @@ enum ExchangeDriver {
   /// Request metrics (handles resolved at compile time) and the endpoint's in-flight count.
   /// Runs once per exchange, when it finishes.
   static func recordCompletion(_ exchange: Exchange, status: Int, micros: Int, upstreamMicros: Int?) {
+    if exchange.breaker != .none, let backend = exchange.target?.backend, let breaker = backend.breaker {
+      // A failure: the gateway's 502/504 (connect failure, reset, timeout) or an upstream 5xx.
+      // A client that left (499) says nothing about the upstream; a probe it held is given back.
+      if status == 499 {
+        if exchange.breaker == .probe { breaker.abandonProbe() }
+      } else if let transition = breaker.record(
+        failure: status >= 500, probe: exchange.breaker == .probe, now: Int64(WallClock.monotonicNanoseconds()))
+      {
+        breakerMoved(backend, transition, exchange)
+      }
+      exchange.breaker = .none
+    }
     if exchange.countedInFlight, let endpoint = exchange.endpoint {
       endpoint.stats.inFlight.wrappingDecrement(ordering: .relaxed)
     }

@@ -453,6 +453,9 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
       }
       respondDirect(response, exchange)
       return
+    case .refused(let error):
+      respondError(error, exchange)
+      return
     case .upstream:
       break
     }
@@ -1086,7 +1089,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
     var headers = HTTPHeaders()
     headers.add(name: "content-type", value: "application/json")
     switch error {
-    case .unavailable: headers.add(name: "retry-after", value: "1")
+    case .unavailable: headers.add(name: "retry-after", value: String(exchange.retryAfterSeconds ?? 1))
     case .rateLimited(let r):
       headers.add(name: "retry-after", value: String(r.retryAfterSeconds))
       headers.add(name: "ratelimit-limit", value: String(r.limit))
