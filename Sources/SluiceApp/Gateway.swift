@@ -415,10 +415,11 @@ extension Gateway: AdminControl {
           ])
         }
         let inFlight = backend.endpoints.reduce(0) { $0 + $1.stats.inFlight.load(ordering: .relaxed) }
+        let queued = backend.gate?.queued ?? 0
         return .object([
           ("name", .string(name)), ("protocol", .string(backend.config.protocol)),
           ("load_balancing", .string(backend.config.loadBalancing.description)),
-          ("circuit", .string(backend.breaker?.state.name ?? "closed")), ("in_flight", .int(inFlight)), ("queued", .int(0)),
+          ("circuit", .string(backend.breaker?.state.name ?? "closed")), ("in_flight", .int(inFlight)), ("queued", .int(queued)),
           ("healthy_endpoints", .int(backend.endpoints.count)),
           ("endpoints", .array(endpoints)),
         ])

@@ -332,3 +332,32 @@ final class CircuitBreakerConfigTests: XCTestCase {
       messages("{ window: 10ms, half_open_requests: 0, colour: red }").count, 3)
   }
 }
+
+final class LoadSheddingConfigTests: XCTestCase {
+  func load(_ backend: String) -> LoadResult {
+    ConfigLoader.load(
+      text: """
+        version: 1
+        listeners:
+          - listen: 127.0.0.1:8080
+            routes:
+              - backend: app
+        backends:
+          app: { endpoints: [127.0.0.1:9000], \(backend) }
+
+        """, file: "/cfg/test.yaml", environment: [:])
+  }
+
+  func testLimitsQueueAndErrors() throws {
+    let config = try XCTUnwrap(load("max_concurrent_requests: 64, queue: { size: 8, timeout: 250ms }").configuration)
+    XCTAssertEqual(config.backends[0].maxConcurrentRequests, 64)
+    XCTAssertEqual(config.backends[0].queueSize, 8)
+    XCTAssertEqual(config.backends[0].queueTimeout, .milliseconds(250))
+    let plain = try XCTUnwrap(load("max_concurrent_requests: 4").configuration)
+    XCTAssertEqual(plain.backends[0].queueSize, 0, "without a queue, beyond the limit is 503 at once")
+    XCTAssertEqual(
+      load("queue: { size: 8 }").diagnostics.map(\.description),
+      ["/cfg/test.yaml:7:39: backend 'app': queue needs max_concurrent_requests (requests wait for one of its slots)"])
+    XCTAssertEqual(load("max_concurrent_requests: 0").diagnostics.count, 1)
+  }
+}

@@ -15,6 +15,18 @@ public final class PersistentState: @unchecked Sendable {
   var keyStores: [String: KeyStore] = [:]
   var localLimits: [String: LocalLimitStore] = [:]
   var breakers: [String: BreakerBox] = [:]
+  var gates: [String: ConcurrencyGate] = [:]
+
+  /// A backend's concurrency gate: the same object while its limits are unchanged (requests in
+  /// flight across a reload keep their slots).
+  func gate(backend: String, limit: Int, size: Int, timeout: Int64) -> ConcurrencyGate {
+    lock.withLock {
+      if let g = gates[backend], g.limit == limit, g.size == size, g.timeout == timeout { return g }
+      let g = ConcurrencyGate(limit: limit, size: size, timeout: timeout)
+      gates[backend] = g
+      return g
+    }
+  }
 
   /// A backend's circuit breaker: the same object while the backend's breaker settings are
   /// unchanged (its state survives a reload).
@@ -214,12 +226,17 @@ public final class BackendRuntime: Sendable {
   /// `circuit_breaker`, with `sluice_circuit_breaker_state{backend}`.
   public let breaker: BreakerBox?
   public let breakerGauge: Gauge
+  /// `max_concurrent_requests` / `queue`, with `sluice_overload_rejections_total{backend}`.
+  public let gate: ConcurrencyGate?
+  public let overloadRejections: Counter
 
   init(
     name: String, config: BackendConfig, endpoints: [EndpointRuntime], picker: EndpointPicker,
     upstreamDuration: Histogram, connectFailures: Counter, activeConnections: Gauge, idleConnections: Gauge,
-    breaker: BreakerBox?, breakerGauge: Gauge
+    breaker: BreakerBox?, breakerGauge: Gauge, gate: ConcurrencyGate?, overloadRejections: Counter
   ) {
+    self.gate = gate
+    self.overloadRejections = overloadRejections
     self.breaker = breaker
     self.breakerGauge = breakerGauge
     self.name = name
@@ -307,7 +324,13 @@ public enum Compiler {
         idleConnections: metrics.gauge(
           "sluice_upstream_connections", help: "Upstream connections by state.", labels: [("backend", b.name), ("state", "idle")]),
         breaker: breaker,
-        breakerGauge: breakerGauge)
+        breakerGauge: breakerGauge,
+        gate: b.maxConcurrentRequests.map {
+          state.gate(backend: b.name, limit: $0, size: b.queueSize, timeout: b.queueTimeout.nanoseconds)
+        },
+        overloadRejections: metrics.counter(
+          "sluice_overload_rejections_total", help: "Requests refused with 503 because a backend's queue was full or timed out.",
+          labels: [("backend", b.name)]))
     }
     func target(_ listener: String, _ route: String, _ backend: String) -> BackendTarget? {
       guard let b = backends[backend] else { return nil }

@@ -144,6 +144,11 @@ public struct BackendConfig: Sendable {
   public var connectTimeout = ConfigDuration.seconds(2)
   /// Stop sending requests while too many fail (one breaker for the backend, for the process).
   public var circuitBreaker: CircuitBreakerPolicy?
+  /// Requests in flight to the backend for the process; nil: unlimited.
+  public var maxConcurrentRequests: Int?
+  /// Requests that may wait for a slot beyond `maxConcurrentRequests`, and for how long.
+  public var queueSize = 0
+  public var queueTimeout = ConfigDuration.seconds(1)
   public var location: SourceLocation
 }
 

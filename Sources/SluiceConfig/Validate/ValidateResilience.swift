@@ -45,4 +45,20 @@ extension Validator {
     }
     return policy
   }
+
+  /// `max_concurrent_requests` and `queue: { size, timeout }`.
+  mutating func loadShedding(_ m: [String: YPair], _ what: String, into out: inout BackendConfig) {
+    if let n = m["max_concurrent_requests"]?.value,
+      let v = reader.int(n, "\(what).max_concurrent_requests", min: 1, max: 10_000_000)
+    {
+      out.maxConcurrentRequests = v
+    }
+    guard let pair = m["queue"] else { return }
+    if m["max_concurrent_requests"] == nil {
+      reader.error(pair.keyLocation, "\(what): queue needs max_concurrent_requests (requests wait for one of its slots)")
+    }
+    guard let q = reader.mapping(pair.value, "\(what).queue", known: ["size", "timeout"]) else { return }
+    if let n = q["size"]?.value, let v = reader.int(n, "\(what).queue.size", min: 0, max: 1_000_000) { out.queueSize = v }
+    if let n = q["timeout"]?.value, let d = reader.duration(n, "\(what).queue.timeout") { out.queueTimeout = d }
+  }
 }

@@ -211,10 +211,12 @@ struct Validator {
     let what = "backend '\(name)'"
     guard
       let m = reader.mapping(
-        node, what, known: ["protocol", "endpoints", "load_balancing", "hash_on", "connect_timeout", "circuit_breaker"],
-        later: [
-          "tls", "max_concurrent_requests", "queue", "health_check", "outlier_detection",
-        ])
+        node, what,
+        known: [
+          "protocol", "endpoints", "load_balancing", "hash_on", "connect_timeout", "circuit_breaker",
+          "max_concurrent_requests", "queue",
+        ],
+        later: ["tls", "health_check", "outlier_detection"])
     else { return nil }
     var out = BackendConfig(name: name, endpoints: [], location: node.location)
     if let n = m["protocol"]?.value, let text = reader.string(n, "\(what).protocol") {
@@ -272,6 +274,7 @@ struct Validator {
       }
     }
     if let n = m["circuit_breaker"]?.value { out.circuitBreaker = circuitBreaker(n, what) }
+    loadShedding(m, what, into: &out)
     if let n = m["connect_timeout"]?.value, let d = reader.duration(n, "\(what).connect_timeout") {
       out.connectTimeout = d
     }

@@ -52,6 +52,9 @@ final class Exchange {
   var breaker: BreakerPass = .none
   /// `Retry-After` for a 503 the gateway answers, when known (an open breaker).
   var retryAfterSeconds: Int?
+  /// Waiting in the backend's queue under this ticket, or holding one of its slots.
+  var gateTicket: UInt64?
+  var holdsGateSlot = false
   var bodyForwarded = 0
 
   // response

@@ -16,6 +16,8 @@ enum ExchangeDriver {
     case upstream
     /// Refused before any endpoint is touched (an open circuit breaker): answer this.
     case refused(GatewayError)
+    /// The backend limits requests in flight: pass its gate, then `pickEndpoint`.
+    case gate(ConcurrencyGate)
   }
 
   static func choose(_ exchange: Exchange, _ route: RouteRuntime, random: inout FastRandom) -> Destination {
@@ -38,13 +40,27 @@ enum ExchangeDriver {
         return .refused(.unavailable("the circuit breaker of backend '\(backend.name)' is open"))
       }
     }
+    if let gate = backend.gate { return .gate(gate) }
+    pickEndpoint(exchange, random: &random)
+    return .upstream
+  }
+
+  /// The endpoint (load-balancing policy); the endpoint counts the request in flight.
+  static func pickEndpoint(_ exchange: Exchange, random: inout FastRandom) {
+    guard let backend = exchange.target?.backend else { return }
     let index = backend.picker.pick(hashKey: hashKey(backend.config.loadBalancing, exchange), using: &random)
     let endpoint = backend.endpoints[index]
     exchange.endpoint = endpoint
     endpoint.stats.inFlight.wrappingIncrement(ordering: .relaxed)
     endpoint.stats.requests.wrappingIncrement(ordering: .relaxed)
     exchange.countedInFlight = true
-    return .upstream
+  }
+
+  /// The gate refused (queue full or timed out): the breaker hears nothing of this request.
+  static func shed(_ exchange: Exchange) {
+    if exchange.breaker == .probe { exchange.target?.backend.breaker?.abandonProbe() }
+    exchange.breaker = .none
+    exchange.target?.backend.overloadRejections.increment()
   }
 
   /// A breaker changed phase: its gauge, a log line, and `circuit_opened` for the audit sinks.
@@ -86,6 +102,18 @@ enum ExchangeDriver {
   /// Request metrics (handles resolved at compile time) and the endpoint's in-flight count.
   /// Runs once per exchange, when it finishes.
   static func recordCompletion(_ exchange: Exchange, status: Int, micros: Int, upstreamMicros: Int?) {
+    if let gate = exchange.target?.backend.gate {
+      if let ticket = exchange.gateTicket {
+        // Left while queued: its place goes (if a slot was handed to it meanwhile, the
+        // frontend gives that back when the late answer arrives).
+        _ = gate.cancel(ticket)
+        exchange.gateTicket = nil
+      }
+      if exchange.holdsGateSlot {
+        exchange.holdsGateSlot = false
+        gate.release(now: Int64(WallClock.monotonicNanoseconds()))
+      }
+    }
     if exchange.breaker != .none, let backend = exchange.target?.backend, let breaker = backend.breaker {
       // A failure: the gateway's 502/504 (connect failure, reset, timeout) or an upstream 5xx.
       // A client that left (499) says nothing about the upstream; a probe it held is given back.

@@ -456,9 +456,67 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
     case .refused(let error):
       respondError(error, exchange)
       return
+    case .gate(let gate):
+      guard enterGate(gate, exchange, route) else { return }
+      ExchangeDriver.pickEndpoint(exchange, random: &loop.random)
     case .upstream:
       break
     }
+    forward(exchange, route, now: now)
+  }
+
+  /// `max_concurrent_requests` / `queue`: true when a slot is held now; false when refused
+  /// (answered) or queued (the request resumes in `gateAnswered` on this loop).
+  func enterGate(_ gate: ConcurrencyGate, _ exchange: Exchange, _ route: RouteRuntime) -> Bool {
+    guard let channelContext = context else { return false }
+    let eventLoop = channelContext.eventLoop
+    let bound = NIOLoopBound((self, exchange), eventLoop: eventLoop)
+    let entry = gate.enter(now: Int64(WallClock.monotonicNanoseconds())) { admitted in
+      eventLoop.execute {
+        let (handler, exchange) = bound.value
+        handler.gateAnswered(exchange, gate, admitted: admitted)
+      }
+    }
+    switch entry {
+    case .admitted:
+      exchange.holdsGateSlot = true
+      return true
+    case .queued(let id):
+      exchange.gateTicket = id
+      eventLoop.scheduleTask(in: .nanoseconds(gate.timeout)) {
+        guard gate.cancel(id) else { return }  // a slot came first
+        let (handler, exchange) = bound.value
+        handler.gateAnswered(exchange, gate, admitted: false)
+      }
+      return false
+    case .rejected:
+      ExchangeDriver.shed(exchange)
+      respondError(
+        .unavailable("backend '\(exchange.target?.backend.name ?? "")' is at its limit of requests in flight and its queue is full"),
+        exchange)
+      return false
+    }
+  }
+
+  func gateAnswered(_ exchange: Exchange, _ gate: ConcurrencyGate, admitted: Bool) {
+    guard self.exchange === exchange, !exchange.finished, !closed, let route = exchange.route else {
+      // The request is gone: a slot handed to it goes to the next in line.
+      if admitted { gate.release(now: Int64(WallClock.monotonicNanoseconds())) }
+      return
+    }
+    exchange.gateTicket = nil
+    guard admitted else {
+      ExchangeDriver.shed(exchange)
+      respondError(.unavailable("timed out waiting in the queue of backend '\(exchange.target?.backend.name ?? "")'"), exchange)
+      return
+    }
+    exchange.holdsGateSlot = true
+    ExchangeDriver.pickEndpoint(exchange, random: &loop.random)
+    forward(exchange, route, now: WallClock.monotonicNanoseconds())
+  }
+
+  /// Body deadline, upstream head, dispatch.
+  func forward(_ exchange: Exchange, _ route: RouteRuntime, now: UInt64) {
     if exchange.hasBody {
       deadlines.body = deadline(limits.requestBodyTimeout.timeAmount, after: now)
       armTimer()
