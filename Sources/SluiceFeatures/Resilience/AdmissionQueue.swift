@@ -6,7 +6,7 @@ public struct AdmissionQueue<Waiter>: Sendable where Waiter: Sendable {
   public let limit: Int
   public let size: Int
   public let timeout: Int64
-  public private(set) var inFlight = 0
+  public internal(set) var inFlight = 0
   var waiting: [(id: UInt64, waiter: Waiter, deadline: Int64)] = []
   var head = 0
   var nextID: UInt64 = 0

@@ -21,6 +21,15 @@ public final class ConcurrencyGate: @unchecked Sendable {
     queue = AdmissionQueue(limit: limit, size: size, timeout: timeout)
   }
 
+  /// A slot now, when one is free and nobody waits: the common case, without building a waiter.
+  public func tryAcquire() -> Bool {
+    lock.withLock {
+      guard queue.inFlight < queue.limit && queue.queued == 0 else { return false }
+      queue.inFlight += 1
+      return true
+    }
+  }
+
   public func enter(now: Int64, _ waiter: @escaping Waiter) -> AdmissionQueue<Waiter>.Entry {
     lock.withLock { queue.enter(waiter, now: now) }
   }

@@ -468,6 +468,10 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
   /// `max_concurrent_requests` / `queue`: true when a slot is held now; false when refused
   /// (answered) or queued (the request resumes in `gateAnswered` on this loop).
   func enterGate(_ gate: ConcurrencyGate, _ exchange: Exchange, _ route: RouteRuntime) -> Bool {
+    if gate.tryAcquire() {
+      exchange.holdsGateSlot = true
+      return true
+    }
     guard let channelContext = context else { return false }
     let eventLoop = channelContext.eventLoop
     let bound = NIOLoopBound((self, exchange), eventLoop: eventLoop)
