@@ -292,7 +292,7 @@ final class RateLimitConfigTests: XCTestCase {
 }
 
 final class CircuitBreakerConfigTests: XCTestCase {
-  func messages(_ breaker: String) -> [String] {
+  func load(_ breaker: String) -> LoadResult {
     let yaml = """
       version: 1
       listeners:
@@ -303,21 +303,13 @@ final class CircuitBreakerConfigTests: XCTestCase {
         app: { endpoints: [127.0.0.1:9000], circuit_breaker: \(breaker) }
 
       """
-    return ConfigLoader.load(text: yaml, file: "/cfg/test.yaml", environment: [:]).diagnostics.map(\.description)
+    return ConfigLoader.load(text: yaml, file: "/cfg/test.yaml", environment: [:])
   }
 
-  func testDefaultsAndErrors() throws {
-    let yaml = """
-      version: 1
-      listeners:
-        - listen: 127.0.0.1:8080
-          routes:
-            - backend: app
-      backends:
-        app: { endpoints: [127.0.0.1:9000], circuit_breaker: { error_rate: 25% } }
+  func messages(_ breaker: String) -> [String] { load(breaker).diagnostics.map(\.description) }
 
-      """
-    let config = try XCTUnwrap(ConfigLoader.load(text: yaml, file: "/cfg/test.yaml", environment: [:]).configuration)
+  func testDefaultsAndErrors() throws {
+    let config = try XCTUnwrap(load("{ error_rate: 25% }").configuration)
     XCTAssertEqual(
       config.backends[0].circuitBreaker,
       CircuitBreakerPolicy(
