@@ -47,11 +47,11 @@ backends:
 """
 
 
-def fire(gw, n, stagger=0.05):
+def fire(gw, n, stagger=0.05, prefix=""):
     def one(i):
         time.sleep(i * stagger)
         t0 = time.time()
-        r = requests.get(gw.url(f"/{i}"), timeout=10)
+        r = requests.get(gw.url(f"{prefix}/{i}"), timeout=10)
         return r.status_code, time.time() - t0, r.headers.get("retry-after")
 
     with concurrent.futures.ThreadPoolExecutor(n) as pool:
@@ -108,3 +108,18 @@ def test_a_client_that_leaves_frees_its_place(gateway, upstream):
         t.join()
     assert out == {"a": 200, "b": 200, "c": "gone", "d": 200}, out
     assert "/c" not in [r.target for r in slow.up.requests]
+
+
+def test_resilience_example(gateway, upstream):
+    import os
+    from conftest import ROOT
+    slow = SlowUpstream(upstream, 0.2)
+    text = open(os.path.join(ROOT, "examples", "resilience.yaml")).read()
+    text = (text.replace("127.0.0.1:8080", "127.0.0.1:{{PORT}}").replace("127.0.0.1:9000", slow.up.address)
+            .replace("version: 1\n", "version: 1\nadmin: { listen: 127.0.0.1:{{ADMIN_PORT}} }\n", 1)
+            .replace("max_concurrent_requests: 200", "max_concurrent_requests: 2").replace("size: 50", "size: 1"))
+    gw = gateway(text)
+    codes = sorted(c for c, _, _ in fire(gw, 4, stagger=0.02, prefix="/orders"))
+    assert codes == [200, 200, 200, 503]  # 2 in flight, 1 queued (0.2 s < 500 ms), 1 shed
+    b = requests.get(gw.admin("/backends")).json()["backends"][0]
+    assert b["circuit"] == "closed" and b["queued"] == 0
