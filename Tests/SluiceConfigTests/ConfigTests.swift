@@ -310,6 +310,8 @@ final class CircuitBreakerConfigTests: XCTestCase {
 
   func testDefaultsAndErrors() throws {
     let config = try XCTUnwrap(load("{ error_rate: 25% }").configuration)
+    XCTAssertTrue(ConfigJSON.render(config).rendered().contains("\"error_rate\":\"25%\""))
+    XCTAssertEqual(ConfigJSON.percent(0.125), "12.5%")
     XCTAssertEqual(
       config.backends[0].circuitBreaker,
       CircuitBreakerPolicy(
@@ -322,6 +324,7 @@ final class CircuitBreakerConfigTests: XCTestCase {
       ["/cfg/test.yaml:7:70: backend 'app'.circuit_breaker.error_rate must be above 0% and below 100%"])
     XCTAssertEqual(
       messages("{ window: 10ms, half_open_requests: 0, colour: red }").count, 3)
+    XCTAssertEqual(messages("{ open_for: 2562047h, window: 48h }").count, 2, "durations that could overflow a deadline")
   }
 }
 
@@ -351,5 +354,6 @@ final class LoadSheddingConfigTests: XCTestCase {
       load("queue: { size: 8 }").diagnostics.map(\.description),
       ["/cfg/test.yaml:7:39: backend 'app': queue needs max_concurrent_requests (requests wait for one of its slots)"])
     XCTAssertEqual(load("max_concurrent_requests: 0").diagnostics.count, 1)
+    XCTAssertEqual(load("max_concurrent_requests: 1, queue: { timeout: 2h }").diagnostics.count, 1)
   }
 }

@@ -51,9 +51,6 @@ public final class RedisClient: SharedStoreClient, @unchecked Sendable {
     }
   }
 
-  /// Whether every loop's connection is ready (tests, `/backends`-style checks).
-  public var readyConnections: Int { metrics.connected.value }
-
   public func takeLimits(
     _ keys: [String], rules: [GCRA], completion: @escaping @Sendable (Result<SharedLimitVerdict, StoreFailureError>) -> Void
   ) {
@@ -61,9 +58,8 @@ public final class RedisClient: SharedStoreClient, @unchecked Sendable {
     args.reserveCapacity(rules.count * 2)
     for rule in rules {
       // Microseconds in Redis: validate keeps `per / limit` at 1 µs or more.
-      let interval = max(1, rule.interval / 1000)
-      args.append(String(interval))
-      args.append(String(interval * rule.burst))
+      args.append(String(max(1, rule.interval / 1000)))
+      args.append(String(max(1, rule.tolerance / 1000)))
     }
     let argv = args
     run { c in
@@ -105,9 +101,11 @@ public final class RedisClient: SharedStoreClient, @unchecked Sendable {
       numbers.append(n)
     }
     guard numbers[0] == 0 || numbers[0] == 1 else { return nil }
+    // The store is outside the process: its numbers are clamped before any arithmetic.
+    func micros(_ n: Int64) -> Int64 { min(max(0, n), 1_000_000_000_000_000) * 1000 }
     return SharedLimitVerdict(
-      admitted: numbers[0] == 1, refusedBy: Int(numbers[1]) - 1, remaining: max(0, numbers[2]),
-      retryAfterNanos: max(0, numbers[3]) * 1000, resetNanos: max(0, numbers[4]) * 1000)
+      admitted: numbers[0] == 1, refusedBy: Int(min(max(numbers[1], 1), 1 << 20)) - 1, remaining: max(0, numbers[2]),
+      retryAfterNanos: micros(numbers[3]), resetNanos: micros(numbers[4]))
   }
 
   /// GCRA over every key at once, on Redis's clock (`TIME`), so processes with different clocks

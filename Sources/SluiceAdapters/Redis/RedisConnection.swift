@@ -113,10 +113,12 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
     var incoming = unwrapInboundIn(data)
-    if buffer == nil || buffer!.readableBytes == 0 {
-      buffer = incoming
+    if var pending = buffer, pending.readableBytes > 0 {
+      buffer = nil  // one owner while appending: no copy on write
+      pending.writeBuffer(&incoming)
+      buffer = pending
     } else {
-      buffer!.writeBuffer(&incoming)
+      buffer = incoming
     }
     while var current = buffer, current.readableBytes > 0 {
       let outcome: RESPParser.Outcome

@@ -41,6 +41,12 @@ public enum ConfigJSON {
     ])
   }
 
+  /// `0.5` → `50%`, `0.125` → `12.5%`: as it would be written in the config.
+  static func percent(_ share: Double) -> String {
+    let value = share * 100
+    return value == value.rounded() ? "\(Int(value))%" : "\(value)%"
+  }
+
   static func rateLimit(_ l: RateLimitConfig) -> JSONValue {
     var out: [(String, JSONValue)] = [
       ("key", .string(l.key.description)), ("limit", .int(l.limit)), ("per", .string(l.per.description)),
@@ -256,7 +262,7 @@ public enum ConfigJSON {
         (
           "circuit_breaker",
           .object([
-            ("error_rate", .string("\(Int((c.errorRate * 1000).rounded()) / 10)%")),
+            ("error_rate", .string(Self.percent(c.errorRate))),
             ("window", .string(ConfigDuration(nanoseconds: c.window).description)),
             ("min_requests", .int(c.minRequests)),
             ("open_for", .string(ConfigDuration(nanoseconds: c.openFor).description)),

@@ -30,8 +30,8 @@ extension Validator {
       }
     }
     if let n = m["window"]?.value, let d = reader.duration(n, "\(where_).window") {
-      if d.nanoseconds < 1_000_000_000 {
-        reader.error(n.location, "\(where_).window must be at least 1s")
+      if d.nanoseconds < 1_000_000_000 || d.nanoseconds > 86_400_000_000_000 {
+        reader.error(n.location, "\(where_).window must be between 1s and 24h")
       } else {
         policy.window = d.nanoseconds
       }
@@ -39,7 +39,13 @@ extension Validator {
     if let n = m["min_requests"]?.value, let v = reader.int(n, "\(where_).min_requests", min: 1, max: 1_000_000) {
       policy.minRequests = v
     }
-    if let n = m["open_for"]?.value, let d = reader.duration(n, "\(where_).open_for") { policy.openFor = d.nanoseconds }
+    if let n = m["open_for"]?.value, let d = reader.duration(n, "\(where_).open_for") {
+      if d.nanoseconds > 86_400_000_000_000 {
+        reader.error(n.location, "\(where_).open_for must be at most 24h")
+      } else {
+        policy.openFor = d.nanoseconds
+      }
+    }
     if let n = m["half_open_requests"]?.value, let v = reader.int(n, "\(where_).half_open_requests", min: 1, max: 10_000) {
       policy.halfOpenRequests = v
     }
@@ -59,6 +65,12 @@ extension Validator {
     }
     guard let q = reader.mapping(pair.value, "\(what).queue", known: ["size", "timeout"]) else { return }
     if let n = q["size"]?.value, let v = reader.int(n, "\(what).queue.size", min: 0, max: 1_000_000) { out.queueSize = v }
-    if let n = q["timeout"]?.value, let d = reader.duration(n, "\(what).queue.timeout") { out.queueTimeout = d }
+    if let n = q["timeout"]?.value, let d = reader.duration(n, "\(what).queue.timeout") {
+      if d.nanoseconds > 3_600_000_000_000 {
+        reader.error(n.location, "\(what).queue.timeout must be at most 1h")
+      } else {
+        out.queueTimeout = d
+      }
+    }
   }
 }

@@ -13,16 +13,20 @@ public struct GCRA: Sendable, Hashable {
   /// `limit` as configured, for `RateLimit-Limit`.
   public let limit: Int64
 
+  /// How far ahead of `now` the TAT may run: a request is admitted when its new TAT is at most
+  /// this far in the future (`interval × burst`, saturated so no setting can overflow).
+  public let tolerance: Int64
+
   public init(limit: Int64, perNanoseconds: Int64, burst: Int64? = nil) {
-    precondition(limit > 0 && perNanoseconds > 0)
-    self.limit = limit
-    self.interval = max(1, perNanoseconds / limit)
+    self.limit = max(1, limit)
+    self.interval = max(1, perNanoseconds / self.limit)
     self.burst = max(1, burst ?? limit)
+    let (product, overflow) = interval.multipliedReportingOverflow(by: self.burst)
+    self.tolerance = overflow ? Self.maxTolerance : min(product, Self.maxTolerance)
   }
 
-  /// How far ahead of `now` the TAT may run: a request is admitted when its new TAT is at most
-  /// this far in the future.
-  public var tolerance: Int64 { interval * burst }
+  /// A quarter of `Int64` (73 years in nanoseconds): TATs stay far from overflow.
+  public static let maxTolerance = Int64.max / 4
 
   /// The verdict for one request.
   public struct Decision: Sendable, Hashable {
@@ -66,5 +70,7 @@ public struct GCRA: Sendable, Hashable {
 extension Int64 {
   /// Nanoseconds as whole seconds, rounded up (`Retry-After`, `RateLimit-Reset`): a client that
   /// waits the advertised time must be admitted.
-  public var secondsRoundedUp: Int64 { self <= 0 ? 0 : (self + 999_999_999) / 1_000_000_000 }
+  public var secondsRoundedUp: Int64 {
+    self <= 0 ? 0 : self / 1_000_000_000 + (self % 1_000_000_000 == 0 ? 0 : 1)
+  }
 }

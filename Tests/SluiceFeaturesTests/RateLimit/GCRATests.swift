@@ -58,6 +58,15 @@ final class GCRATests: XCTestCase {
     XCTAssertEqual(Int64(1_000_000_001).secondsRoundedUp, 2)
   }
 
+  func testHugeBurstSaturatesInsteadOfOverflowing() {
+    // 1 per 24 h with a burst of 10⁹: interval × burst is past Int64; the tolerance saturates.
+    let rule = GCRA(limit: 1, perNanoseconds: 86_400 * second, burst: 1_000_000_000)
+    XCTAssertEqual(rule.tolerance, GCRA.maxTolerance)
+    let d = rule.decide(tat: 0, now: 5 * second)
+    XCTAssertTrue(d.admitted)
+    XCTAssertGreaterThan(d.remaining, 0)
+  }
+
   func testRefundGivesBackOneIntervalNeverBelowNow() {
     let rule = GCRA(limit: 10, perNanoseconds: second)
     XCTAssertEqual(rule.refund(tat: 500 * second, now: 100 * second), 500 * second - second / 10)
