@@ -56,6 +56,8 @@ public final class Gateway: @unchecked Sendable {
   var sinks: [String: WebhookSink] = [:]
   /// One Redis client per store definition (name and fingerprint).
   var redisClients: [String: RedisClient] = [:]
+  /// One health prober per backend with `health_check`, keyed by `HealthProber.key`.
+  var probers: [String: HealthProber] = [:]
   /// The fetchers for /metrics, read from event loops (never `control.sync` from a loop).
   var fetcherSnapshot: [JWKSFetcher] {
     get { graphLock.withLock { _fetcherSnapshot } }
@@ -98,6 +100,7 @@ public final class Gateway: @unchecked Sendable {
     let graph = Compiler.compile(config, state: state, audit: auditRoutes(config, group: group))
     syncFetchers(graph, group: group)
     syncStores(graph, group: group)
+    syncProbers(graph, group: group)
     let sink = makeSink(config.observability.accessLogOutput)
     self.sink = sink
     sinkOutput = config.observability.accessLogOutput
@@ -217,6 +220,26 @@ public final class Gateway: @unchecked Sendable {
     redisClients = next
   }
 
+  /// One prober per backend with `health_check`; a backend whose endpoints and checks are
+  /// unchanged keeps its prober (and its probes' schedule) across a reload.
+  func syncProbers(_ graph: RuntimeGraph, group: MultiThreadedEventLoopGroup) {
+    var next: [String: HealthProber] = [:]
+    for name in graph.backendOrder {
+      guard let backend = graph.backends[name], let check = backend.config.healthCheck else { continue }
+      let key = HealthProber.key(backend, check)
+      if let existing = probers[key] {
+        existing.update(backend)
+        next[key] = existing
+      } else {
+        let prober = HealthProber(backend: backend, config: check, eventLoop: group.next(), metrics: state.metrics)
+        prober.start()
+        next[key] = prober
+      }
+    }
+    for (key, old) in probers where next[key] == nil { old.stop() }
+    probers = next
+  }
+
   func registerCollectors() {
     state.metrics.addCollector { [weak self] in
       guard let self else { return "" }
@@ -304,6 +327,7 @@ public final class Gateway: @unchecked Sendable {
     let graph = Compiler.compile(config, state: state, audit: auditRoutes(config, group: group))
     syncFetchers(graph, group: group)
     syncStores(graph, group: group)
+    syncProbers(graph, group: group)
     if config.observability.accessLogOutput != sinkOutput {
       sinkOutput = config.observability.accessLogOutput
       let newSink = makeSink(sinkOutput)
@@ -406,13 +430,21 @@ extension Gateway: AdminControl {
       let idle = (try? contexts.idleUpstreamConnections().wait()) ?? [:]
       let backends: [JSONValue] = graph.backendOrder.compactMap { name in
         guard let backend = graph.backends[name] else { return nil }
+        let now = Int64(WallClock.monotonicNanoseconds())
         let endpoints: [JSONValue] = backend.endpoints.map { endpoint in
-          .object([
-            ("address", .string(endpoint.key)), ("healthy", .bool(true)), ("ejected", .bool(false)),
-            ("in_flight", .int(endpoint.stats.inFlight.load(ordering: .relaxed))),
-            ("requests", .int(endpoint.stats.requests.load(ordering: .relaxed))),
-            ("idle_connections", .int(idle[endpoint.key] ?? 0)),
-          ])
+          let until = endpoint.stats.ejectedUntil.load(ordering: .relaxed)
+          var fields: [(String, JSONValue)] = [
+            ("address", .string(endpoint.key)),
+            ("healthy", .bool(!endpoint.stats.unhealthy.load(ordering: .relaxed))),
+            ("ejected", .bool(until > now)),
+          ]
+          if until > now { fields.append(("ejected_for_ms", .int(Int((until - now) / 1_000_000)))) }
+          return .object(
+            fields + [
+              ("in_flight", .int(endpoint.stats.inFlight.load(ordering: .relaxed))),
+              ("requests", .int(endpoint.stats.requests.load(ordering: .relaxed))),
+              ("idle_connections", .int(idle[endpoint.key] ?? 0)),
+            ])
         }
         let inFlight = backend.endpoints.reduce(0) { $0 + $1.stats.inFlight.load(ordering: .relaxed) }
         let queued = backend.gate?.queued ?? 0
@@ -420,7 +452,7 @@ extension Gateway: AdminControl {
           ("name", .string(name)), ("protocol", .string(backend.config.protocol)),
           ("load_balancing", .string(backend.config.loadBalancing.description)),
           ("circuit", .string(backend.breaker?.state.name ?? "closed")), ("in_flight", .int(inFlight)), ("queued", .int(queued)),
-          ("healthy_endpoints", .int(backend.endpoints.count)),
+          ("healthy_endpoints", .int(backend.availableCount(now: now))),
           ("endpoints", .array(endpoints)),
         ])
       }

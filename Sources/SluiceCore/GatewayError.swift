@@ -17,9 +17,12 @@ public enum GatewayError: Error, Sendable, Hashable {
   case badGateway(String)
   case unavailable(String)
   case gatewayTimeout
+  /// A route's `fault.abort`: the gateway answers this status itself (chaos testing).
+  case faultAbort(Int)
 
   public var status: Int {
     switch self {
+    case .faultAbort(let status): status
     case .badRequest: 400
     case .noRoute: 404
     case .unauthenticated: 401
@@ -52,6 +55,7 @@ public enum GatewayError: Error, Sendable, Hashable {
     case .badGateway: "bad_gateway"
     case .unavailable: "unavailable"
     case .gatewayTimeout: "gateway_timeout"
+    case .faultAbort: "fault_injected"
     }
   }
 
@@ -70,6 +74,7 @@ public enum GatewayError: Error, Sendable, Hashable {
     case .badGateway(let why): why
     case .unavailable(let why): why
     case .gatewayTimeout: "upstream did not answer in time"
+    case .faultAbort: "the route's fault injection aborted this request"
     }
   }
 
@@ -79,7 +84,8 @@ public enum GatewayError: Error, Sendable, Hashable {
     switch self {
     case .badRequest, .methodNotAllowed, .bodyTooLarge, .uriTooLong, .headersTooLarge, .requestTimeout:
       true
-    case .noRoute, .unauthenticated, .forbidden, .rateLimited, .badGateway, .unavailable, .gatewayTimeout: false
+    case .noRoute, .unauthenticated, .forbidden, .rateLimited, .badGateway, .unavailable, .gatewayTimeout, .faultAbort:
+      false
     }
   }
 
@@ -103,7 +109,7 @@ public enum GatewayError: Error, Sendable, Hashable {
     case .unauthenticated: 16
     case .forbidden: 7
     case .bodyTooLarge, .uriTooLong, .headersTooLarge, .rateLimited: 8
-    case .badGateway, .unavailable: 14
+    case .badGateway, .unavailable, .faultAbort: 14
     case .gatewayTimeout, .requestTimeout: 4
     }
   }

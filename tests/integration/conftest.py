@@ -119,6 +119,7 @@ class Upstream:
         class S(socketserver.ThreadingTCPServer):
             allow_reuse_address = True
             daemon_threads = True
+            request_queue_size = 128
 
         self.server = S(("127.0.0.1", 0), H)
         self.port = self.server.server_address[1]

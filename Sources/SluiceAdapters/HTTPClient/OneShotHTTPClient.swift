@@ -36,7 +36,7 @@ public enum OneShotHTTPError: Error, Sendable, CustomStringConvertible {
 public enum OneShotHTTPClient {
   public static func request(
     method: HTTPMethod, url: HTTPURL, headers: [(String, String)] = [], body: [UInt8]? = nil, timeout: TimeAmount,
-    maxBody: Int, tls: NIOSSLContext?, on eventLoop: any EventLoop
+    maxBody: Int, tls: NIOSSLContext?, hostHeader: String? = nil, on eventLoop: any EventLoop
   ) -> EventLoopFuture<OneShotResponse> {
     let promise = eventLoop.makePromise(of: OneShotResponse.self)
     let host = url.host
@@ -64,7 +64,7 @@ public enum OneShotHTTPClient {
       case .success(let channel):
         promise.futureResult.whenComplete { _ in channel.close(promise: nil) }
         var head = HTTPRequestHead(version: .http1_1, method: method, uri: url.target)
-        head.headers.add(name: "host", value: url.hostHeader)
+        head.headers.add(name: "host", value: hostHeader ?? url.hostHeader)
         head.headers.add(name: "user-agent", value: "sluice/\(BuildInfo.version)")
         head.headers.add(name: "connection", value: "close")
         for (name, value) in headers { head.headers.add(name: name, value: value) }

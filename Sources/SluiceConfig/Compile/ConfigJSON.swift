@@ -225,6 +225,32 @@ public enum ConfigJSON {
     out.append(("request_headers", mutation(r.requestHeaders)))
     out.append(("response_headers", mutation(r.responseHeaders)))
     out.append(("timeout", .string(r.timeout.description)))
+    out.append(("stream_idle_timeout", .string(r.streamIdleTimeout.description)))
+    if let p = r.retries {
+      var fields: [(String, JSONValue)] = [
+        ("attempts", .int(p.attempts)), ("on", .array(p.conditions.map { .string($0) })),
+      ]
+      if let t = p.perTryTimeout { fields.append(("per_try_timeout", .string(t.description))) }
+      fields += [
+        ("budget", .string(Self.percent(p.budget))),
+        ("backoff", .object([("base", .string(p.backoffBase.description)), ("max", .string(p.backoffMax.description))])),
+        ("replay_buffer", .string(p.replayBuffer.description)), ("retry_non_idempotent", .bool(p.nonIdempotent)),
+      ]
+      out.append(("retries", .object(fields)))
+    }
+    if let f = r.fault {
+      out.append(
+        (
+          "fault",
+          .object([
+            ("delay", .object([("percent", .double(f.delayShare * 100)), ("duration", .string(f.delay.description))])),
+            ("abort", .object([("percent", .double(f.abortShare * 100)), ("status", .int(f.abortStatus))])),
+          ])
+        ))
+    }
+    if let m = r.mirror {
+      out.append(("mirror", .object([("backend", .string(m.backend)), ("percent", .double(m.share * 100))])))
+    }
     if !r.auth.isEmpty { out.append(("auth", .array(r.auth.map { .string($0) }))) }
     if let a = r.authorize { out.append(("authorize", .string(a))) }
     if let c = r.cors { out.append(("cors", cors(c))) }
@@ -267,6 +293,29 @@ public enum ConfigJSON {
             ("min_requests", .int(c.minRequests)),
             ("open_for", .string(ConfigDuration(nanoseconds: c.openFor).description)),
             ("half_open_requests", .int(c.halfOpenRequests)),
+          ])
+        ))
+    }
+    if let limit = b.maxConcurrentRequests {
+      out.append(("max_concurrent_requests", .int(limit)))
+      out.append(("queue", .object([("size", .int(b.queueSize)), ("timeout", .string(b.queueTimeout.description))])))
+    }
+    if let h = b.healthCheck {
+      var fields: [(String, JSONValue)] = [
+        ("path", .string(h.path)), ("interval", .string(h.interval.description)),
+        ("timeout", .string(h.timeout.description)), ("healthy_threshold", .int(h.healthyThreshold)),
+        ("unhealthy_threshold", .int(h.unhealthyThreshold)), ("jitter", .string(h.jitter.description)),
+      ]
+      if let host = h.host { fields.append(("host", .string(host))) }
+      out.append(("health_check", .object(fields)))
+    }
+    if let o = b.outlierDetection {
+      out.append(
+        (
+          "outlier_detection",
+          .object([
+            ("consecutive_failures", .int(o.consecutiveFailures)), ("eject_for", .string(o.ejectFor.description)),
+            ("max_ejected", .string(Self.percent(o.maxEjected))),
           ])
         ))
     }

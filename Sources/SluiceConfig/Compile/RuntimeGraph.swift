@@ -16,6 +16,29 @@ public final class PersistentState: @unchecked Sendable {
   var localLimits: [String: LocalLimitStore] = [:]
   var breakers: [String: BreakerBox] = [:]
   var gates: [String: ConcurrencyGate] = [:]
+  var outliers: [String: OutlierBox] = [:]
+  var retryCounts: [String: ManagedAtomic<Int>] = [:]
+
+  /// A backend's outlier detector: the same object while its policy and endpoint count are
+  /// unchanged (ejections survive a reload).
+  func outlier(backend: String, policy: OutlierDetector.Policy, endpoints: Int) -> OutlierBox {
+    lock.withLock {
+      if let o = outliers[backend], o.policy == policy, o.endpointCount == endpoints { return o }
+      let o = OutlierBox(policy: policy, endpoints: endpoints)
+      outliers[backend] = o
+      return o
+    }
+  }
+
+  /// Retries in flight to a backend (the retry budget's numerator), for the process.
+  func retryCount(backend: String) -> ManagedAtomic<Int> {
+    lock.withLock {
+      if let c = retryCounts[backend] { return c }
+      let c = ManagedAtomic<Int>(0)
+      retryCounts[backend] = c
+      return c
+    }
+  }
 
   /// A backend's concurrency gate: the same object while its limits are unchanged (requests in
   /// flight across a reload keep their slots).
@@ -175,11 +198,29 @@ public final class RouteRuntime: Sendable {
   /// Steps between route match and backend choice; empty on a bare route (no cost).
   public let admission: [AdmissionStep]
   public let cors: CORSPolicy?
+  /// `mirror:`, resolved.
+  public let mirror: MirrorRuntime?
+  /// `retries:` (read off the request path's common case: only after a failed try).
+  public let retryPolicy: RetryPolicy?
+  /// Request body bytes kept for a retry; 0 when the route does not retry.
+  public let replayLimit: Int
+  /// Some upstream statuses are retried: the response head is checked before it is forwarded.
+  public let retriesOnStatus: Bool
+  public let fault: FaultConfig?
+  /// `stream_idle_timeout` in nanoseconds.
+  public let streamIdleNanos: Int64
 
   init(
     name: String, config: RouteConfig, requestIDHeader: String, target: RouteTarget, directCounters: StatusCounters,
-    directDuration: Histogram, admission: [AdmissionStep] = []
+    directDuration: Histogram, admission: [AdmissionStep] = [], mirror: MirrorRuntime? = nil
   ) {
+    self.mirror = mirror
+    self.retryPolicy = config.retries
+    // A mirror needs the body too: without `retries`, the default replay buffer keeps it.
+    self.replayLimit = config.retries?.replayBuffer.bytes ?? (config.mirror != nil ? RetryPolicy().replayBuffer.bytes : 0)
+    self.retriesOnStatus = !(config.retries?.statuses.isEmpty ?? true)
+    self.fault = config.fault.flatMap { $0.delayShare > 0 || $0.abortShare > 0 ? $0 : nil }
+    self.streamIdleNanos = config.streamIdleTimeout.nanoseconds
     self.admission = admission
     self.cors = config.cors
     self.name = name
@@ -204,11 +245,38 @@ public final class BackendTarget: Sendable {
   public let backend: BackendRuntime
   public let requests: StatusCounters
   public let duration: Histogram
+  /// `sluice_retries_total{route,backend}`, on routes with `retries`.
+  public let retries: Counter?
 
-  init(backend: BackendRuntime, requests: StatusCounters, duration: Histogram) {
+  init(backend: BackendRuntime, requests: StatusCounters, duration: Histogram, retries: Counter?) {
     self.backend = backend
     self.requests = requests
     self.duration = duration
+    self.retries = retries
+  }
+}
+
+/// A route's mirror: the backend copies go to, and what became of them
+/// (`sluice_mirror_requests_total{route,backend,result}`).
+public final class MirrorRuntime: Sendable {
+  public let backend: BackendRuntime
+  public let share: Double
+  public let sent: Counter
+  public let failed: Counter
+  public let dropped: Counter
+
+  init(backend: BackendRuntime, share: Double, route: String, metrics: MetricsRegistry) {
+    self.backend = backend
+    self.share = share
+    func counter(_ result: String) -> Counter {
+      metrics.counter(
+        "sluice_mirror_requests_total",
+        help: "Mirrored copies of requests: sent, failed (no answer or an error), dropped (too many in flight, body not kept).",
+        labels: [("route", route), ("backend", backend.name), ("result", result)])
+    }
+    sent = counter("sent")
+    failed = counter("failed")
+    dropped = counter("dropped")
   }
 }
 
@@ -229,12 +297,24 @@ public final class BackendRuntime: Sendable {
   /// `max_concurrent_requests` / `queue`, with `sluice_overload_rejections_total{backend}`.
   public let gate: ConcurrencyGate?
   public let overloadRejections: Counter
+  /// Health checks or outlier detection configured: the picker skips endpoints that are out.
+  public let checksAvailability: Bool
+  public let outlier: OutlierBox?
+  /// `sluice_backend_healthy_endpoints{backend}`: healthy and not ejected.
+  public let healthyGauge: Gauge
+  /// Retries in flight (the retry budget), for the process.
+  public let activeRetries: ManagedAtomic<Int>
 
   init(
     name: String, config: BackendConfig, endpoints: [EndpointRuntime], picker: EndpointPicker,
     upstreamDuration: Histogram, connectFailures: Counter, activeConnections: Gauge, idleConnections: Gauge,
-    breaker: BreakerBox?, breakerGauge: Gauge, gate: ConcurrencyGate?, overloadRejections: Counter
+    breaker: BreakerBox?, breakerGauge: Gauge, gate: ConcurrencyGate?, overloadRejections: Counter,
+    outlier: OutlierBox?, healthyGauge: Gauge, activeRetries: ManagedAtomic<Int>
   ) {
+    self.checksAvailability = config.healthCheck != nil || config.outlierDetection != nil
+    self.outlier = outlier
+    self.healthyGauge = healthyGauge
+    self.activeRetries = activeRetries
     self.gate = gate
     self.overloadRejections = overloadRejections
     self.breaker = breaker
@@ -249,6 +329,17 @@ public final class BackendRuntime: Sendable {
     self.activeConnections = activeConnections
     self.idleConnections = idleConnections
   }
+
+  /// Endpoints that may receive traffic now (healthy and not ejected).
+  public func availableCount(now: Int64) -> Int {
+    endpoints.reduce(0) { $0 + ($1.stats.available(now: { now }) ? 1 : 0) }
+  }
+
+  /// Sets `sluice_backend_healthy_endpoints` from the endpoints' state.
+  public func refreshHealthyGauge(now: Int64) { healthyGauge.set(availableCount(now: now)) }
+
+  /// Requests in flight to the backend's endpoints (the retry budget's denominator).
+  public var inFlight: Int { endpoints.reduce(0) { $0 + $1.stats.inFlight.load(ordering: .relaxed) } }
 }
 
 public final class EndpointRuntime: Sendable {
@@ -258,8 +349,11 @@ public final class EndpointRuntime: Sendable {
   /// `key` as a JSON literal, for the access log.
   public let jsonKey: JSONString
   public let stats: EndpointStats
+  /// Position in the backend's endpoint list (the outlier detector's index).
+  public let index: Int
 
-  init(address: HostPort, stats: EndpointStats) {
+  init(address: HostPort, stats: EndpointStats, index: Int) {
+    self.index = index
     self.address = address
     self.key = address.description
     self.jsonKey = JSONString(key)
@@ -297,13 +391,25 @@ public enum Compiler {
     }
     var backends: [String: BackendRuntime] = [:]
     for b in config.backends {
-      // Every endpoint counts as healthy until health checking exists (a later capability).
-      metrics.gauge(
-        "sluice_backend_healthy_endpoints", help: "Endpoints of a backend that may receive traffic.",
-        labels: [("backend", b.name)]
-      ).set(b.endpoints.count)
-      let endpoints = b.endpoints.map {
-        EndpointRuntime(address: $0, stats: state.stats(backend: b.name, address: $0.description))
+      let healthyGauge = metrics.gauge(
+        "sluice_backend_healthy_endpoints", help: "Endpoints of a backend that may receive traffic (healthy, not ejected).",
+        labels: [("backend", b.name)])
+      let endpoints = b.endpoints.enumerated().map {
+        EndpointRuntime(address: $1, stats: state.stats(backend: b.name, address: $1.description), index: $0)
+      }
+      if b.healthCheck == nil {
+        // No prober: an endpoint that a removed health check had marked down is back.
+        for e in endpoints { e.stats.unhealthy.store(false, ordering: .relaxed) }
+      }
+      if b.outlierDetection == nil {
+        for e in endpoints { e.stats.ejectedUntil.store(0, ordering: .relaxed) }
+      }
+      let outlier = b.outlierDetection.map {
+        state.outlier(
+          backend: b.name,
+          policy: OutlierDetector.Policy(
+            consecutiveFailures: $0.consecutiveFailures, ejectFor: $0.ejectFor.nanoseconds, maxEjectedShare: $0.maxEjected),
+          endpoints: endpoints.count)
       }
       let breaker = b.circuitBreaker.map { state.breaker(backend: b.name, policy: $0) }
       let breakerGauge = metrics.gauge(
@@ -330,10 +436,17 @@ public enum Compiler {
         },
         overloadRejections: metrics.counter(
           "sluice_overload_rejections_total", help: "Requests refused with 503 because a backend's queue was full or timed out.",
-          labels: [("backend", b.name)]))
+          labels: [("backend", b.name)]),
+        outlier: outlier, healthyGauge: healthyGauge, activeRetries: state.retryCount(backend: b.name))
+      backends[b.name]!.refreshHealthyGauge(now: Int64(WallClock.monotonicNanoseconds()))
     }
-    func target(_ listener: String, _ route: String, _ backend: String) -> BackendTarget? {
+    func target(_ listener: String, _ route: String, _ backend: String, retries: Bool) -> BackendTarget? {
       guard let b = backends[backend] else { return nil }
+      let retryCounter =
+        retries
+        ? metrics.counter(
+          "sluice_retries_total", help: "Retries sent upstream (tries after the first).",
+          labels: [("route", route), ("backend", backend)]) : nil
       return BackendTarget(
         backend: b,
         requests: metrics.statusCounters(
@@ -341,7 +454,8 @@ public enum Compiler {
           labels: [("listener", listener), ("route", route), ("backend", backend)]),
         duration: metrics.histogram(
           "sluice_http_request_duration_seconds", help: "Time from the request head to the last response byte.",
-          labels: [("route", route), ("backend", backend)]))
+          labels: [("route", route), ("backend", backend)]),
+        retries: retryCounter)
     }
     var listeners: [String: ListenerRuntime] = [:]
     for l in config.listeners {
@@ -351,10 +465,10 @@ public enum Compiler {
         let t: RouteTarget
         switch r.action {
         case .backend(let name):
-          guard let bt = target(l.name, r.name, name) else { continue }
+          guard let bt = target(l.name, r.name, name, retries: r.retries != nil) else { continue }
           t = .backend(bt)
         case .split(let parts):
-          let targets = parts.compactMap { target(l.name, r.name, $0.backend) }
+          let targets = parts.compactMap { target(l.name, r.name, $0.backend, retries: r.retries != nil) }
           guard targets.count == parts.count else { continue }
           t = .split(WeightedChoice(weights: parts.map(\.weight)), targets)
         case .directResponse(let d):
@@ -368,7 +482,10 @@ public enum Compiler {
           directDuration: metrics.histogram(
             "sluice_http_request_duration_seconds", help: "Time from the request head to the last response byte.",
             labels: [("route", r.name), ("backend", "")]),
-          admission: AuthCompiler.steps(r, config, providers: providers, limits: placements, metrics: metrics))
+          admission: AuthCompiler.steps(r, config, providers: providers, limits: placements, metrics: metrics),
+          mirror: r.mirror.flatMap { m in
+            backends[m.backend].map { MirrorRuntime(backend: $0, share: m.share, route: r.name, metrics: metrics) }
+          })
         entries.append(.init(name: r.name, match: r.match, payload: runtime))
       }
       listeners[l.name] = ListenerRuntime(

@@ -132,6 +132,11 @@ public struct RouteConfig: Sendable {
   public var cors: CORSPolicy?
   /// Limits from `rate_limits`; all must admit.
   public var rateLimit: [String] = []
+  /// Idle limit of a streamed response (SSE): the route's `timeout` does not bound it.
+  public var streamIdleTimeout = ConfigDuration.seconds(300)
+  public var retries: RetryPolicy?
+  public var fault: FaultConfig?
+  public var mirror: MirrorConfig?
   public var action: RouteAction
   public var location: SourceLocation
 }
@@ -149,6 +154,8 @@ public struct BackendConfig: Sendable {
   /// Requests that may wait for a slot beyond `maxConcurrentRequests`, and for how long.
   public var queueSize = 0
   public var queueTimeout = ConfigDuration.seconds(1)
+  public var healthCheck: HealthCheckConfig?
+  public var outlierDetection: OutlierConfig?
   public var location: SourceLocation
 }
 

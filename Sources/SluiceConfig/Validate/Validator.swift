@@ -214,9 +214,9 @@ struct Validator {
         node, what,
         known: [
           "protocol", "endpoints", "load_balancing", "hash_on", "connect_timeout", "circuit_breaker",
-          "max_concurrent_requests", "queue",
+          "max_concurrent_requests", "queue", "health_check", "outlier_detection",
         ],
-        later: ["tls", "health_check", "outlier_detection"])
+        later: ["tls"])
     else { return nil }
     var out = BackendConfig(name: name, endpoints: [], location: node.location)
     if let n = m["protocol"]?.value, let text = reader.string(n, "\(what).protocol") {
@@ -274,6 +274,8 @@ struct Validator {
       }
     }
     if let n = m["circuit_breaker"]?.value { out.circuitBreaker = circuitBreaker(n, what) }
+    if let n = m["health_check"]?.value { out.healthCheck = healthCheck(n, what) }
+    if let n = m["outlier_detection"]?.value { out.outlierDetection = outlierDetection(n, what) }
     loadShedding(m, what, into: &out)
     if let n = m["connect_timeout"]?.value, let d = reader.duration(n, "\(what).connect_timeout") {
       out.connectTimeout = d
@@ -410,12 +412,10 @@ struct Validator {
         node, "route",
         known: [
           "name", "match", "rewrite", "request_headers", "response_headers", "timeout", "backend", "split",
-          "direct_response", "auth", "authorize", "cors", "rate_limit",
+          "direct_response", "auth", "authorize", "cors", "rate_limit", "stream_idle_timeout", "retries", "mirror",
+          "fault",
         ],
-        later: [
-          "stream_idle_timeout", "retries", "mirror", "websocket",
-          "fault", "progressive",
-        ])
+        later: ["websocket", "progressive"])
     else { return nil }
     var name = "\(listener).\(index)"
     if let n = m["name"]?.value, let text = reader.string(n, "route name") {
@@ -486,6 +486,18 @@ struct Validator {
     if let n = m["request_headers"]?.value { out.requestHeaders = headerMutation(n, "\(what).request_headers") }
     if let n = m["response_headers"]?.value { out.responseHeaders = headerMutation(n, "\(what).response_headers") }
     if let n = m["timeout"]?.value, let d = reader.duration(n, "\(what).timeout") { out.timeout = d }
+    if let n = m["stream_idle_timeout"]?.value, let d = reader.duration(n, "\(what).stream_idle_timeout") {
+      out.streamIdleTimeout = d
+    }
+    if let n = m["retries"]?.value {
+      out.retries = retries(n, what, routeTimeout: out.timeout)
+      if case .directResponse = out.action { reader.error(n.location, "\(what): retries need a backend or split") }
+    }
+    if let n = m["fault"]?.value { out.fault = fault(n, what) }
+    if let n = m["mirror"]?.value {
+      out.mirror = mirror(n, what, route: name)
+      if case .directResponse = out.action { reader.error(n.location, "\(what): mirror needs a backend or split") }
+    }
     if let n = m["auth"]?.value {
       var names: [(String, SourceLocation)] = []
       if case .scalar(let text, _, let loc) = n {

@@ -42,6 +42,20 @@ public final class EndpointStats: Sendable {
   public let address: String
   public let inFlight = ManagedAtomic<Int>(0)
   public let requests = ManagedAtomic<Int>(0)
+  /// Active health checking's verdict (only its prober writes it).
+  public let unhealthy = ManagedAtomic<Bool>(false)
+  /// Outlier ejection: out of rotation until this monotonic time (nanoseconds), 0 when in.
+  public let ejectedUntil = ManagedAtomic<Int64>(0)
+  /// Failures in a row (connect failure, reset, timeout, 5xx), for outlier detection.
+  public let failureStreak = ManagedAtomic<Int>(0)
+
+  /// Whether the picker may send this endpoint a request at `now` (read only when the
+  /// backend checks availability, and the clock only while an ejection is recorded).
+  @inline(__always) public func available(now: () -> Int64) -> Bool {
+    if unhealthy.load(ordering: .relaxed) { return false }
+    let until = ejectedUntil.load(ordering: .relaxed)
+    return until == 0 || until <= now()
+  }
 
   public init(address: String) { self.address = address }
 }
@@ -152,6 +166,45 @@ public final class EndpointPicker: Sendable {
   @inline(__always) public func pick<R: RandomNumberGenerator>(hashKey: String?, using rng: inout R) -> Int {
     let count = endpoints.count
     if count == 1 { return 0 }
+    return choose(hashKey: hashKey, count: count, using: &rng)
+  }
+
+  /// Like `pick`, skipping endpoints that are unhealthy or ejected (and `avoid`, the endpoint
+  /// a retry leaves, while another is available): the policy's choice when it is available,
+  /// else the next available one after it in the list. Nil when none is available.
+  public func pickAvailable<R: RandomNumberGenerator>(
+    hashKey: String?, avoid: Int? = nil, now: () -> Int64, using rng: inout R
+  ) -> Int? {
+    let count = endpoints.count
+    let first = count == 1 ? 0 : start(hashKey: hashKey, avoid: avoid, count: count, using: &rng)
+    var fallback: Int?
+    for step in 0..<count {
+      let index = (first + step) % count
+      guard endpoints[index].available(now: now) else { continue }
+      if index != avoid { return index }
+      fallback = index
+    }
+    return fallback
+  }
+
+  /// A retry's endpoint: another one than `avoid` when the backend has several. Round robin
+  /// takes the one after `avoid` without drawing a ticket, so retries do not shift the
+  /// rotation (which would send every first try to the same failing endpoint).
+  public func pickRetry<R: RandomNumberGenerator>(hashKey: String?, avoid: Int, using rng: inout R) -> Int {
+    let count = endpoints.count
+    if count == 1 { return 0 }
+    let index = start(hashKey: hashKey, avoid: avoid, count: count, using: &rng)
+    return index == avoid ? (index + 1) % count : index
+  }
+
+  @inline(__always) func start<R: RandomNumberGenerator>(hashKey: String?, avoid: Int?, count: Int, using rng: inout R)
+    -> Int
+  {
+    if let avoid, case .roundRobin = policy { return (avoid + 1) % count }
+    return choose(hashKey: hashKey, count: count, using: &rng)
+  }
+
+  @inline(__always) func choose<R: RandomNumberGenerator>(hashKey: String?, count: Int, using rng: inout R) -> Int {
     switch policy {
     case .roundRobin:
       return LoadBalancer.roundRobin(ticket: ticket.loadThenWrappingIncrement(ordering: .relaxed), count: count)

@@ -1,3 +1,5 @@
+import SluiceCore
+
 /// Active health checking of one endpoint: `unhealthy_threshold` failed probes in a row mark
 /// it unhealthy, `healthy_threshold` good ones in a row mark it healthy again. Endpoints start
 /// healthy, so a fresh gateway (or a reload that adds an endpoint) sends traffic at once; the
@@ -54,6 +56,7 @@ public struct OutlierDetector: Sendable {
     var failuresInARow = 0
     var ejectedUntil: Int64?
     var ejections = 0
+    var lastEnd: Int64?
   }
 
   public let policy: Policy
@@ -86,17 +89,50 @@ public struct OutlierDetector: Sendable {
       return false
     }
     endpoints[index].failuresInARow += 1
-    guard endpoints[index].failuresInARow >= policy.consecutiveFailures, !isEjected(index, now: now) else { return false }
+    guard endpoints[index].failuresInARow >= policy.consecutiveFailures else { return false }
+    return eject(index, now: now) != nil
+  }
+
+  /// Ejects endpoint `index`, which just failed `consecutive_failures` times in a row (the
+  /// data plane counts the streak itself, lock-free, and calls this when it reaches the
+  /// threshold). Returns when the ejection ends, or nil when the endpoint is already out or the
+  /// share of ejected endpoints is reached. An endpoint whose last ejection ended more than
+  /// `maxEjectFor` ago starts again from `eject_for`.
+  public mutating func eject(_ index: Int, now: Int64) -> Int64? {
+    expire(now: now)
+    endpoints[index].failuresInARow = 0
+    guard !isEjected(index, now: now) else { return nil }
     let allowed = max(1, Int(Double(endpoints.count) * policy.maxEjectedShare))
-    guard ejectedCount(now: now) < allowed else { return false }
+    guard ejectedCount(now: now) < allowed else { return nil }
+    if let ended = endpoints[index].lastEnd, now - ended >= policy.maxEjectFor { endpoints[index].ejections = 0 }
     endpoints[index].ejections += 1
     let duration = min(policy.maxEjectFor, policy.ejectFor * Int64(endpoints[index].ejections))
-    endpoints[index].ejectedUntil = now + duration
-    endpoints[index].failuresInARow = 0
-    return true
+    let until = now + duration
+    endpoints[index].ejectedUntil = until
+    endpoints[index].lastEnd = until
+    return until
   }
 
   /// An endpoint that stayed healthy through a whole `eject_for` after coming back has its
   /// ejection count reset (the next ejection is short again).
   public mutating func forgive(_ index: Int) { endpoints[index].ejections = 0 }
+}
+
+/// A backend's outlier detector, shared by every event loop. The lock is taken only when an
+/// endpoint's failure streak (an atomic on `EndpointStats`) reaches the threshold, never for a
+/// success.
+public final class OutlierBox: @unchecked Sendable {
+  // Safe: `detector` is only touched under `lock`.
+  let lock = Mutex()
+  var detector: OutlierDetector
+  public let policy: OutlierDetector.Policy
+  public let endpointCount: Int
+
+  public init(policy: OutlierDetector.Policy, endpoints: Int) {
+    self.policy = policy
+    self.endpointCount = endpoints
+    self.detector = OutlierDetector(policy: policy, endpoints: endpoints)
+  }
+
+  public func eject(_ index: Int, now: Int64) -> Int64? { lock.withLock { detector.eject(index, now: now) } }
 }

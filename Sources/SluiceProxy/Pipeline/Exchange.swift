@@ -41,11 +41,34 @@ final class Exchange {
   // upstream
   var upstream: UpstreamConnection?
   var upstreamStartNanos: UInt64 = 0
-  var timeoutArmed = false
   var reusedConnection = false
   /// In the endpoint's queue for a connection (`UpstreamPool.acquire`).
   var waitingForConnection = false
+  /// Retries sent (tries after the first), for the access log.
   var retries = 0
+  /// The free retry of a pooled connection the upstream had just closed was used.
+  var staleRetried = false
+  /// This exchange counts in its backend's retries in flight (the retry budget).
+  var holdsRetrySlot = false
+  /// The outcome of the current try was recorded for outlier detection.
+  var tryRecorded = false
+  /// The route's `timeout`, fixed when the first try starts; each try's deadline is the
+  /// earlier of this and its `per_try_timeout`.
+  var overallDeadline: NIODeadline?
+  /// A retry waits out its backoff.
+  var retryPending = false
+  /// Body parts already sent upstream, kept for a retry (routes with `retries`) while they
+  /// fit the replay buffer; `replayLost` once they did not.
+  var kept: [RequestPart] = []
+  var keptBytes = 0
+  var replayLost = false
+  /// The route's `retries.replay_buffer` for this request; 0: nothing is kept.
+  var replayLimit = 0
+  /// The route's fault injection has rolled for this request (a delayed request does not roll
+  /// again when it continues).
+  var faultDecided = false
+  /// The response is a stream (SSE): `stream_idle_timeout` bounds it instead of `timeout`.
+  var streaming = false
   var countedInFlight = false
   /// The backend's circuit breaker admitted this request (as a half-open probe when `probe`):
   /// its outcome is recorded there when it completes.

@@ -1,3 +1,4 @@
+import NIOCore
 import SluiceConfig
 import SluiceCore
 import SluiceFeatures
@@ -6,8 +7,8 @@ import SluiceFeatures
 /// backend choice (split roll), endpoint pick (load-balancing policy and endpoint stats), and
 /// the completion record (request metrics; endpoint in-flight). A frontend (HTTP/1.1's
 /// `ServerHandler` today, an HTTP/2 stream next) calls these and keeps only the framing, the
-/// deadlines and the I/O. The retry edge and breaker/outlier recording of the next issue
-/// belong here too.
+/// deadlines and the I/O. The retry decision and the breaker and outlier records live here;
+/// the frontend only waits out the backoff and writes the request again.
 enum ExchangeDriver {
   enum Destination {
     /// The route answers itself.
@@ -41,19 +42,124 @@ enum ExchangeDriver {
       }
     }
     if let gate = backend.gate { return .gate(gate) }
-    pickEndpoint(exchange, random: &random)
+    guard pickEndpoint(exchange, random: &random) else { return .refused(noEndpoint(exchange)) }
     return .upstream
   }
 
-  /// The endpoint (load-balancing policy); the endpoint counts the request in flight.
-  static func pickEndpoint(_ exchange: Exchange, random: inout FastRandom) {
-    guard let backend = exchange.target?.backend else { return }
-    let index = backend.picker.pick(hashKey: hashKey(backend.config.loadBalancing, exchange), using: &random)
+  /// The answer when every endpoint of the backend is unhealthy or ejected.
+  static func noEndpoint(_ exchange: Exchange) -> GatewayError {
+    exchange.retryAfterSeconds = 1
+    return .unavailable("no healthy endpoint in backend '\(exchange.target?.backend.name ?? "")'")
+  }
+
+  /// The endpoint (load-balancing policy, skipping endpoints that health checks or outlier
+  /// detection took out, and `avoid` — the endpoint a retry leaves — while another is
+  /// available); the endpoint counts the request in flight. False when none is available.
+  static func pickEndpoint(_ exchange: Exchange, random: inout FastRandom, avoid: Int? = nil) -> Bool {
+    guard let backend = exchange.target?.backend else { return false }
+    let key = hashKey(backend.config.loadBalancing, exchange)
+    let index: Int
+    if backend.checksAvailability {
+      guard
+        let found = backend.picker.pickAvailable(
+          hashKey: key, avoid: avoid, now: { Int64(WallClock.monotonicNanoseconds()) }, using: &random)
+      else { return false }
+      index = found
+    } else if let avoid {
+      index = backend.picker.pickRetry(hashKey: key, avoid: avoid, using: &random)
+    } else {
+      index = backend.picker.pick(hashKey: key, using: &random)
+    }
     let endpoint = backend.endpoints[index]
     exchange.endpoint = endpoint
     endpoint.stats.inFlight.wrappingIncrement(ordering: .relaxed)
     endpoint.stats.requests.wrappingIncrement(ordering: .relaxed)
     exchange.countedInFlight = true
+    exchange.tryRecorded = false
+    return true
+  }
+
+  // MARK: - Retries and outlier detection
+
+  /// After a failed try: records it for outlier detection, then decides whether the route's
+  /// `retries` allow another (attempts left, the condition listed in `on`, `RetrySafety`, the
+  /// backend's retry budget). Returns the backoff before the retry, or nil: answer the failure.
+  static func afterFailedTry(
+    _ exchange: Exchange, _ failure: RetrySafety.Failure, random: inout FastRandom, on eventLoop: any EventLoop
+  ) -> Int64? {
+    let upstreamFault: Bool
+    if case .status(let code) = failure { upstreamFault = code >= 500 } else { upstreamFault = true }
+    recordTry(exchange, failure: upstreamFault, on: eventLoop)
+    guard let policy = exchange.route?.retryPolicy, let target = exchange.target,
+      exchange.retries + 1 < policy.attempts
+    else { return nil }
+    let listed: Bool
+    switch failure {
+    case .connectFailure: listed = policy.onConnectFailure
+    case .reset: listed = policy.onReset
+    case .timeout: listed = policy.onTimeout
+    case .status(let code): listed = policy.statuses.contains(code)
+    }
+    guard listed,
+      RetrySafety.mayRetry(
+        method: exchange.head.method, failure: failure, bodyKept: !exchange.replayLost,
+        responseStarted: exchange.responseStarted, retryNonIdempotent: policy.nonIdempotent)
+    else { return nil }
+    let backend = target.backend
+    let othersRetrying = backend.activeRetries.load(ordering: .relaxed) - (exchange.holdsRetrySlot ? 1 : 0)
+    guard RetryBudget(budget: policy.budget).allows(activeRequests: backend.inFlight, activeRetries: othersRetrying) else {
+      if Log.enabled(.debug) {
+        Log.debug("retry budget exhausted", [("backend", backend.name), ("request_id", exchange.requestID.text)])
+      }
+      return nil
+    }
+    if !exchange.holdsRetrySlot {
+      exchange.holdsRetrySlot = true
+      backend.activeRetries.wrappingIncrement(ordering: .relaxed)
+    }
+    exchange.retries += 1
+    target.retries?.increment()
+    let unit = Double(random.next() >> 11) / Double(1 << 53)
+    return Backoff(base: policy.backoffBase.nanoseconds, cap: policy.backoffMax.nanoseconds)
+      .delay(retry: exchange.retries, unit: unit)
+  }
+
+  /// Leaves the current endpoint for a retry and picks another (`pickEndpoint` with `avoid`).
+  static func retarget(_ exchange: Exchange, random: inout FastRandom) -> Bool {
+    let previous = exchange.endpoint?.index
+    if exchange.countedInFlight, let endpoint = exchange.endpoint {
+      endpoint.stats.inFlight.wrappingDecrement(ordering: .relaxed)
+      exchange.countedInFlight = false
+    }
+    exchange.endpoint = nil
+    return pickEndpoint(exchange, random: &random, avoid: previous)
+  }
+
+  /// One try's outcome for outlier detection. A success is one relaxed load (and a store only
+  /// when a streak was running); the backend's lock is taken only when a streak reaches
+  /// `consecutive_failures`.
+  static func recordTry(_ exchange: Exchange, failure: Bool, on eventLoop: any EventLoop) {
+    guard !exchange.tryRecorded, let endpoint = exchange.endpoint, let backend = exchange.target?.backend else { return }
+    exchange.tryRecorded = true
+    guard let outlier = backend.outlier else { return }
+    let streak = endpoint.stats.failureStreak
+    guard failure else {
+      if streak.load(ordering: .relaxed) != 0 { streak.store(0, ordering: .relaxed) }
+      return
+    }
+    guard streak.wrappingIncrementThenLoad(ordering: .relaxed) >= outlier.policy.consecutiveFailures else { return }
+    streak.store(0, ordering: .relaxed)
+    let now = Int64(WallClock.monotonicNanoseconds())
+    guard let until = outlier.eject(endpoint.index, now: now) else { return }
+    endpoint.stats.ejectedUntil.store(until, ordering: .relaxed)
+    backend.refreshHealthyGauge(now: now)
+    let seconds = Double((until - now) / 1_000_000) / 1000
+    Log.warning("endpoint ejected", [("backend", backend.name), ("endpoint", endpoint.key), ("seconds", "\(seconds)")])
+    let key = endpoint.key
+    eventLoop.scheduleTask(deadline: .uptimeNanoseconds(UInt64(until))) {
+      backend.refreshHealthyGauge(now: Int64(WallClock.monotonicNanoseconds()))
+      Log.info("endpoint back from ejection", [("backend", backend.name), ("endpoint", key)])
+    }
   }
 
   /// The gate refused (queue full or timed out): the breaker hears nothing of this request.
@@ -101,7 +207,16 @@ enum ExchangeDriver {
 
   /// Request metrics (handles resolved at compile time) and the endpoint's in-flight count.
   /// Runs once per exchange, when it finishes.
-  static func recordCompletion(_ exchange: Exchange, status: Int, micros: Int, upstreamMicros: Int?) {
+  static func recordCompletion(
+    _ exchange: Exchange, status: Int, micros: Int, upstreamMicros: Int?, on eventLoop: any EventLoop
+  ) {
+    if exchange.endpoint != nil && !exchange.tryRecorded && status != 499 {
+      recordTry(exchange, failure: status >= 500, on: eventLoop)
+    }
+    if exchange.holdsRetrySlot {
+      exchange.holdsRetrySlot = false
+      exchange.target?.backend.activeRetries.wrappingDecrement(ordering: .relaxed)
+    }
     if let gate = exchange.target?.backend.gate {
       if let ticket = exchange.gateTicket {
         // Left while queued: its place goes (if a slot was handed to it meanwhile, the

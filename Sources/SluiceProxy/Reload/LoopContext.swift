@@ -22,6 +22,8 @@ public final class LoopContext {
   /// Open client connections on this loop, for draining.
   var connections: [ObjectIdentifier: ServerHandler] = [:]
   var draining = false
+  /// Mirrored copies in flight from this loop (bounded by `MirrorExchange.maxInFlight`).
+  var mirrorsInFlight = 0
   /// The loop's clock is a manual one (`EmbeddedEventLoop` in tests): deadlines must come from
   /// it instead of from the monotonic readings the request path takes.
   let manualClock: Bool

@@ -142,7 +142,10 @@ extension ServerHandler {
       return
     }
     exchange.holdsGateSlot = true
-    ExchangeDriver.pickEndpoint(exchange, random: &loop.random)
+    guard ExchangeDriver.pickEndpoint(exchange, random: &loop.random) else {
+      respondError(ExchangeDriver.noEndpoint(exchange), exchange)
+      return
+    }
     forward(exchange, route, now: WallClock.monotonicNanoseconds())
   }
 }

@@ -352,8 +352,31 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
     proceed(exchange, route, now: now)
   }
 
-  /// After admission: backend choice (split), endpoint pick, upstream head, dispatch.
+  /// After admission: fault injection, backend choice (split), endpoint pick, upstream head,
+  /// dispatch.
   func proceed(_ exchange: Exchange, _ route: RouteRuntime, now: UInt64) {
+    if let fault = route.fault, !exchange.faultDecided {
+      exchange.faultDecided = true
+      let decision = FaultInjection.decide(
+        delayShare: fault.delayShare, delay: fault.delay.nanoseconds, abortShare: fault.abortShare,
+        abortStatus: fault.abortStatus, rolls: (loop.random.next(), loop.random.next()))
+      if let nanos = decision.delay {
+        // The loop goes on serving others; the request continues when the delay is over.
+        context?.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(nanos)) { [self] in
+          guard self.exchange === exchange, !exchange.finished, !closed else { return }
+          if let status = decision.abort {
+            respondError(.faultAbort(status), exchange)
+          } else {
+            proceed(exchange, route, now: WallClock.monotonicNanoseconds())
+          }
+        }
+        return
+      }
+      if let status = decision.abort {
+        respondError(.faultAbort(status), exchange)
+        return
+      }
+    }
     switch ExchangeDriver.choose(exchange, route, random: &loop.random) {
     case .direct(let response):
       if response.echo && exchange.hasBody && !exchange.requestEnded {
@@ -375,7 +398,10 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
       return
     case .gate(let gate):
       guard enterGate(gate, exchange, route) else { return }
-      ExchangeDriver.pickEndpoint(exchange, random: &loop.random)
+      guard ExchangeDriver.pickEndpoint(exchange, random: &loop.random) else {
+        respondError(ExchangeDriver.noEndpoint(exchange), exchange)
+        return
+      }
     case .upstream:
       break
     }
@@ -389,6 +415,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
       armTimer()
     }
     exchange.upstreamHead = upstreamHead(exchange.head, exchange, route)
+    exchange.replayLimit = exchange.hasBody ? route.replayLimit : 0
     dispatch(exchange, nowNanos: now)
   }
 
@@ -609,7 +636,8 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
       attach(connection, exchange, nowNanos: nowNanos)
       return
     }
-    guard !exchange.finished else { return }  // the pool already failed it (endpoint unreachable)
+    // The pool already failed it (endpoint unreachable), answered or scheduling a retry.
+    guard !exchange.finished, !exchange.retryPending else { return }
     // In the endpoint's queue: no request waits for a connection longer than the backend's
     // connect timeout, whichever connects are in flight (see `ConnectPolicy`).
     exchange.waitingForConnection = true
@@ -643,9 +671,20 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
     connection.startRequest(isHEAD: exchange.isHEAD)
     connection.setHoldReads(false)
     exchange.upstreamStartNanos = nowNanos
-    if !exchange.timeoutArmed, let timeout = exchange.route?.config.timeout {
-      exchange.timeoutArmed = true
-      deadlines.upstream = deadline(timeout.timeAmount, after: nowNanos)
+    if let route = exchange.route {
+      // The route's timeout runs from the first try; a try ends at its per-try timeout.
+      let overall: NIODeadline
+      if let existing = exchange.overallDeadline {
+        overall = existing
+      } else {
+        overall = deadline(route.config.timeout.timeAmount, after: nowNanos)
+        exchange.overallDeadline = overall
+      }
+      if let perTry = route.retryPolicy?.perTryTimeout {
+        deadlines.upstream = min(overall, deadline(perTry.timeAmount, after: nowNanos))
+      } else {
+        deadlines.upstream = overall
+      }
       armTimer()
     }
     let sendContinue = exchange.expectContinue && exchange.bodyReceived == 0 && !exchange.responseStarted
@@ -719,6 +758,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
       let size = body.readableBytes
       guard size > 0 else { return }
       exchange.bodyForwarded += size
+      if exchange.replayLimit > 0 { keepForReplay(part, size, exchange) }
       if exchange.chunkedRequest {
         upstream.write(ResponseWriter.chunkHeader(size: size, allocator: upstream.allocator))
         upstream.write(body)
@@ -727,6 +767,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
         upstream.write(body)
       }
     case .end(let trailers):
+      if exchange.replayLimit > 0 { keepForReplay(part, 0, exchange) }
       if exchange.chunkedRequest {
         upstream.write(ResponseWriter.lastChunk(trailers: trailers, allocator: upstream.allocator), flush: true)
       } else {
@@ -735,10 +776,75 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
     }
   }
 
+  /// A body part that went upstream, kept for a retry while the body fits the replay buffer.
+  func keepForReplay(_ part: RequestPart, _ size: Int, _ exchange: Exchange) {
+    guard !exchange.replayLost else { return }
+    exchange.keptBytes += size
+    if exchange.keptBytes > exchange.replayLimit {
+      exchange.replayLost = true
+      exchange.kept = []
+    } else {
+      exchange.kept.append(part)
+    }
+  }
+
+  /// The upstream deadline passed: the route's timeout (504), a try's `per_try_timeout` (a
+  /// retry when the route allows it), or a streamed response's idle limit (the connection is
+  /// closed: its response has started).
   func upstreamTimedOut(_ exchange: Exchange) {
     guard self.exchange === exchange, !exchange.finished else { return }
     detachUpstream(exchange)?.close()
-    if exchange.responseStarted { abortConnection() } else { respondError(.gatewayTimeout, exchange) }
+    if exchange.responseStarted {
+      abortConnection()
+      return
+    }
+    if !exchange.retryPending, let overall = exchange.overallDeadline, loopNow < overall {
+      tryFailed(exchange, .timeout, answer: .gatewayTimeout)
+      return
+    }
+    ExchangeDriver.recordTry(exchange, failure: true, on: loop.eventLoop)
+    respondError(.gatewayTimeout, exchange)
+  }
+
+  /// A try failed before any response byte went to the client: retry when the route's policy
+  /// allows (`ExchangeDriver.afterFailedTry` decides), else answer `error`.
+  func tryFailed(_ exchange: Exchange, _ failure: RetrySafety.Failure, answer error: GatewayError) {
+    guard let delay = ExchangeDriver.afterFailedTry(exchange, failure, random: &loop.random, on: loop.eventLoop) else {
+      respondError(error, exchange)
+      return
+    }
+    scheduleRetry(exchange, delay)
+  }
+
+  /// Waits out a retry's backoff, then sends the request (head and kept body) again, to
+  /// another endpoint when one is available.
+  func scheduleRetry(_ exchange: Exchange, _ delay: Int64) {
+    exchange.retryPending = true
+    exchange.waitingForConnection = false
+    exchange.reusedConnection = false
+    exchange.upstreamStatus = nil
+    exchange.status = 0
+    if !exchange.kept.isEmpty {
+      exchange.buffered = exchange.kept + exchange.buffered
+      exchange.kept = []
+    }
+    exchange.keptBytes = 0
+    exchange.bodyForwarded = 0
+    // The route's timeout still bounds the wait (a try never started has no overall deadline
+    // yet: the connect timeout bounded it).
+    deadlines.upstream = exchange.overallDeadline
+    armTimer()
+    // Always through the loop, even without a delay: the failure may be reported from inside
+    // `dispatch` (a refused loopback connect fails at once).
+    context?.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(delay)) { [self] in
+      guard self.exchange === exchange, !exchange.finished, exchange.retryPending else { return }
+      exchange.retryPending = false
+      guard ExchangeDriver.retarget(exchange, random: &loop.random) else {
+        respondError(ExchangeDriver.noEndpoint(exchange), exchange)
+        return
+      }
+      dispatch(exchange, nowNanos: WallClock.monotonicNanoseconds())
+    }
   }
 
   /// Writes the client's response head straight into a buffer from the upstream's head bytes:
@@ -748,12 +854,25 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
   func upstreamResponseHead(_ head: ResponseHead) {
     guard let exchange, let context, !exchange.finished else { return }
     let code = head.status
+    if let route = exchange.route, route.retriesOnStatus, route.retryPolicy?.statuses.contains(code) == true,
+      let delay = ExchangeDriver.afterFailedTry(exchange, .status(code), random: &loop.random, on: loop.eventLoop)
+    {
+      // A status the route retries: the response is dropped with its connection.
+      detachUpstream(exchange)?.close()
+      scheduleRetry(exchange, delay)
+      return
+    }
     exchange.upstreamStatus = code
     exchange.status = code
     exchange.responseStarted = true
     exchange.noResponseBody = exchange.isHEAD || code == 204 || code == 304
     loop.headBytes.removeAll()
     writeResponseHead(head, exchange, into: &loop.headBytes)
+    if exchange.streaming, let route = exchange.route {
+      // A stream (SSE): from here the idle limit applies, not the route's timeout.
+      deadlines.upstream = loopNow + .nanoseconds(route.streamIdleNanos)
+      armTimer()
+    }
     // Spare room: a small body is copied in behind the head (`staged`).
     let buffer = ResponseWriter.buffer(loop.headBytes, spare: 256, recycler: &loop.recycler, allocator: allocator)
     exchange.bytesOut += buffer.readableBytes
@@ -784,6 +903,12 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
         let ns = Int(field.nameStart)
         let nl = Int(field.nameLength)
         if HeaderRules.isHopByHop(raw, ns, nl) { continue }
+        if nl == 12 && HTTP1Bytes.equalsLower(raw, ns, nl, "content-type" as StaticString)
+          && field.valueLength >= 17
+          && HTTP1Bytes.equalsLower(raw, Int(field.valueStart), 17, "text/event-stream" as StaticString)
+        {
+          exchange.streaming = true
+        }
         if !connectionTokens.isEmpty && connectionTokens.contains(where: { HTTP1Bytes.equalsLower(raw, ns, nl, $0) }) {
           continue
         }
@@ -832,6 +957,9 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
     let size = body.readableBytes
     guard size > 0 else { return }
     exchange.bytesOut += size
+    if exchange.streaming, let route = exchange.route {
+      deadlines.upstream = loopNow + .nanoseconds(route.streamIdleNanos)
+    }
     if exchange.chunkedResponse {
       writeToClient(context, ResponseWriter.chunkHeader(size: size, allocator: allocator))
       writeToClient(context, body)
@@ -920,15 +1048,16 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
     }
     // A pooled connection the upstream had just closed: retry once on a new one, if nothing
     // of the body is lost (the request had no body, or none was sent yet).
-    if exchange.reusedConnection && exchange.retries == 0 && exchange.bodyForwarded == 0
+    // This is not a failure of the endpoint, and not one of the route's retries.
+    if exchange.reusedConnection && !exchange.staleRetried && exchange.bodyForwarded == 0
       && (!exchange.hasBody || exchange.buffered.isEmpty && exchange.bodyReceived == 0)
     {
-      exchange.retries = 1
-      exchange.timeoutArmed = false
+      exchange.staleRetried = true
+      exchange.reusedConnection = false
       dispatch(exchange, nowNanos: WallClock.monotonicNanoseconds())
       return
     }
-    respondError(.badGateway("upstream closed the connection or sent an invalid response"), exchange)
+    tryFailed(exchange, .reset, answer: .badGateway("upstream closed the connection or sent an invalid response"))
   }
 
   // MARK: - Waiting for a connection (UpstreamWaiter)
@@ -951,7 +1080,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
     } else {
       why = "cannot connect to \(key)"
     }
-    respondError(.badGateway(why), exchange)
+    tryFailed(exchange, .connectFailure, answer: .badGateway(why))
   }
 
   // MARK: - Answers from the gateway
@@ -1125,7 +1254,13 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
     if exchange.upstreamStartNanos > 0 {
       upstreamMicros = Int((now &- exchange.upstreamStartNanos) / 1000)
     }
-    ExchangeDriver.recordCompletion(exchange, status: status, micros: micros, upstreamMicros: upstreamMicros)
+    ExchangeDriver.recordCompletion(
+      exchange, status: status, micros: micros, upstreamMicros: upstreamMicros, on: loop.eventLoop)
+    if let mirror = exchange.route?.mirror, exchange.upstreamHead != nil,
+      mirror.share >= 1 || FaultInjection.unit(loop.random.next()) < mirror.share
+    {
+      MirrorExchange.send(exchange, mirror, loop: loop)
+    }
     guard loop.accessLog.enabled else { return }
     var record = AccessLogRecord()
     // The request's start in wall time, read only when a line is written.
