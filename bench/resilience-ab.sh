@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Issue 13: the bare config vs the same with the resilience keys wired so far (circuit breaker,
-# max_concurrent_requests + queue), never tripping, side by side in the same minute (Sluice on
+# Issue 13: the bare config vs the same with every resilience key (health checks, outlier
+# detection, breaker, queue, retries with a budget), never tripping, side by side in the same minute (Sluice on
 # CPU 0, wrk and the upstream nginx on CPU 1). Target: >= 0.95.
 #
 #   bench/resilience-ab.sh            # 5 rounds of 10 s

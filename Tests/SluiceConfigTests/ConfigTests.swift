@@ -357,3 +357,111 @@ final class LoadSheddingConfigTests: XCTestCase {
     XCTAssertEqual(load("max_concurrent_requests: 1, queue: { timeout: 2h }").diagnostics.count, 1)
   }
 }
+
+final class RetriesHealthFaultMirrorConfigTests: XCTestCase {
+  func load(route: String = "", backend: String = "") -> LoadResult {
+    ConfigLoader.load(
+      text: """
+        version: 1
+        listeners:
+          - listen: 127.0.0.1:8080
+            routes:
+              - backend: app
+                \(route)
+        backends:
+          app: { endpoints: [127.0.0.1:9000, 127.0.0.1:9001], \(backend) }
+          shadow: { endpoints: [127.0.0.1:9100] }
+
+        """, file: "/cfg/test.yaml", environment: [:])
+  }
+
+  func messages(route: String = "", backend: String = "") -> [String] {
+    load(route: route, backend: backend).diagnostics.map(\.message)
+  }
+
+  func testRetriesDefaultsAndKeys() throws {
+    let plain = try XCTUnwrap(load(route: "retries: {}").configuration).listeners[0].routes[0].retries
+    XCTAssertEqual(plain, RetryPolicy())
+    XCTAssertEqual(plain?.attempts, 2)
+    XCTAssertEqual(plain?.conditions, ["connect-failure", "reset"])
+    let config = try XCTUnwrap(
+      load(
+        route: """
+          retries: { attempts: 3, on: [timeout, "503", 5xx], per_try_timeout: 2s, budget: 25%, backoff: { base: 10ms, max: 100ms }, replay_buffer: 8KiB, retry_non_idempotent: true }
+          """
+      ).configuration)
+    let p = try XCTUnwrap(config.listeners[0].routes[0].retries)
+    XCTAssertEqual(p.attempts, 3)
+    XCTAssertFalse(p.onConnectFailure)
+    XCTAssertTrue(p.onTimeout)
+    XCTAssertEqual(p.statuses.count, 100)
+    XCTAssertEqual(p.perTryTimeout, .seconds(2))
+    XCTAssertEqual(p.budget, 0.25)
+    XCTAssertEqual(p.backoffBase, .milliseconds(10))
+    XCTAssertEqual(p.replayBuffer.bytes, 8192)
+    XCTAssertTrue(p.nonIdempotent)
+    let json = ConfigJSON.render(config).rendered()
+    XCTAssertTrue(json.contains("\"budget\":\"25%\""), json)
+    XCTAssertTrue(json.contains("\"stream_idle_timeout\":\"5m\""), json)
+  }
+
+  func testRetriesErrorsAndWarning() {
+    XCTAssertEqual(messages(route: "retries: { attempts: 11 }").count, 1)
+    XCTAssertEqual(
+      messages(route: "retries: { on: [sometimes] }"),
+      ["route 'listener-0.0'.retries.on: 'sometimes' is not connect-failure, reset, timeout, 5xx or a status like \"503\""])
+    XCTAssertEqual(messages(route: "retries: { on: [] }").count, 1)
+    XCTAssertEqual(messages(route: "retries: { budget: 20 }").count, 1, "a budget is a percentage with its sign")
+    XCTAssertEqual(messages(route: "retries: { backoff: { base: 1s, max: 10ms } }").count, 1)
+    XCTAssertEqual(messages(route: "retries: { replay_buffer: 1GiB }").count, 1)
+    let warned = load(route: "retries: { per_try_timeout: 30s }")
+    XCTAssertNotNil(warned.configuration)
+    XCTAssertEqual(warned.diagnostics.filter { $0.severity == .warning }.count, 1)
+  }
+
+  func testHealthCheckAndOutlierDetection() throws {
+    let config = try XCTUnwrap(
+      load(
+        backend: """
+          health_check: { path: /ready, interval: 5s, timeout: 1s, healthy_threshold: 1, unhealthy_threshold: 4, jitter: 0ms, host: svc.internal }, outlier_detection: { consecutive_failures: 2, eject_for: 5s, max_ejected: 30% }
+          """
+      ).configuration)
+    let h = try XCTUnwrap(config.backends[0].healthCheck)
+    XCTAssertEqual(h.path, "/ready")
+    XCTAssertEqual(h.interval, .seconds(5))
+    XCTAssertEqual(h.unhealthyThreshold, 4)
+    XCTAssertEqual(h.host, "svc.internal")
+    let o = try XCTUnwrap(config.backends[0].outlierDetection)
+    XCTAssertEqual(o.consecutiveFailures, 2)
+    XCTAssertEqual(o.maxEjected, 0.3)
+    let defaults = try XCTUnwrap(load(backend: "health_check: { interval: 500ms }").configuration)
+    XCTAssertEqual(defaults.backends[0].healthCheck?.timeout, .milliseconds(500), "the timeout fits the interval")
+    XCTAssertEqual(defaults.backends[0].healthCheck?.jitter, .milliseconds(50))
+    XCTAssertEqual(messages(backend: "health_check: { path: healthz }").count, 1)
+    XCTAssertEqual(messages(backend: "health_check: { interval: 1s, timeout: 2s }").count, 1)
+    XCTAssertEqual(messages(backend: "health_check: { interval: 10ms }").count, 1)
+    XCTAssertEqual(messages(backend: "outlier_detection: { consecutive_failures: 0, eject_for: 2h }").count, 2)
+  }
+
+  func testFaultAndMirror() throws {
+    let config = try XCTUnwrap(
+      load(
+        route: """
+          fault: { delay: { percent: 12.5, duration: 200ms }, abort: { percent: "1%", status: 503 } }
+                  mirror: { backend: shadow, percent: 5 }
+          """
+      ).configuration)
+    let route = config.listeners[0].routes[0]
+    XCTAssertEqual(route.fault?.delayShare, 0.125)
+    XCTAssertEqual(route.fault?.delay, .milliseconds(200))
+    XCTAssertEqual(route.fault?.abortShare, 0.01)
+    XCTAssertEqual(route.mirror?.backend, "shadow")
+    XCTAssertEqual(route.mirror?.share, 0.05)
+    XCTAssertEqual(messages(route: "fault: { delay: { percent: 10 } }"), ["route 'listener-0.0'.fault.delay needs 'duration'"])
+    XCTAssertEqual(messages(route: "fault: { abort: { percent: 101, status: 99 } }").count, 2)
+    XCTAssertEqual(messages(route: "fault: {}").count, 1)
+    XCTAssertEqual(
+      messages(route: "mirror: { backend: nowhere }"),
+      ["route 'listener-0.0' names backend 'nowhere', which is not defined in 'backends'"])
+  }
+}

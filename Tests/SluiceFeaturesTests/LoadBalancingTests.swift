@@ -192,3 +192,38 @@ final class MetricsAndLogTests: XCTestCase {
     XCTAssertEqual(proto.identity, [.xForwardedProto, .xForwardedHost])
   }
 }
+
+final class AvailabilityPickerTests: XCTestCase {
+  func picker(_ policy: LoadBalancingPolicy, _ n: Int) -> EndpointPicker {
+    EndpointPicker(
+      policy: policy, endpoints: (0..<n).map { EndpointStats(address: "10.0.0.\($0):80") }, ticket: ManagedAtomic(0))
+  }
+
+  func testSkipsUnhealthyAndEjectedEndpoints() {
+    let p = picker(.roundRobin, 3)
+    var rng = FastRandom(seed: 1)
+    p.endpoints[1].unhealthy.store(true, ordering: .relaxed)
+    p.endpoints[2].ejectedUntil.store(100, ordering: .relaxed)
+    for _ in 0..<6 { XCTAssertEqual(p.pickAvailable(hashKey: nil, now: { 50 }, using: &rng), 0) }
+    // The ejection ended: endpoint 2 is back without anyone clearing it.
+    var seen = Set<Int>()
+    for _ in 0..<6 { seen.insert(p.pickAvailable(hashKey: nil, now: { 100 }, using: &rng)!) }
+    XCTAssertEqual(seen, [0, 2])
+    p.endpoints[0].unhealthy.store(true, ordering: .relaxed)
+    XCTAssertNil(p.pickAvailable(hashKey: nil, now: { 50 }, using: &rng), "none left: the caller answers 503")
+  }
+
+  func testRetriesAvoidTheFailedEndpointWithoutShiftingTheRotation() {
+    let p = picker(.roundRobin, 3)
+    var rng = FastRandom(seed: 1)
+    XCTAssertEqual(p.pick(hashKey: nil, using: &rng), 0)
+    XCTAssertEqual(p.pickRetry(hashKey: nil, avoid: 0, using: &rng), 1)
+    XCTAssertEqual(p.pick(hashKey: nil, using: &rng), 1, "the retry drew no ticket")
+    XCTAssertEqual(p.pickAvailable(hashKey: nil, avoid: 2, now: { 0 }, using: &rng), 0)
+    let single = picker(.random, 1)
+    XCTAssertEqual(single.pickRetry(hashKey: nil, avoid: 0, using: &rng), 0)
+    XCTAssertEqual(single.pickAvailable(hashKey: nil, avoid: 0, now: { 0 }, using: &rng), 0, "the only one, even if it failed")
+    let random = picker(.random, 4)
+    for _ in 0..<50 { XCTAssertNotEqual(random.pickRetry(hashKey: nil, avoid: 2, using: &rng), 2) }
+  }
+}

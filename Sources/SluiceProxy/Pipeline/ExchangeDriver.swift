@@ -106,19 +106,28 @@ enum ExchangeDriver {
         responseStarted: exchange.responseStarted, retryNonIdempotent: policy.nonIdempotent)
     else { return nil }
     let backend = target.backend
-    let othersRetrying = backend.activeRetries.load(ordering: .relaxed) - (exchange.holdsRetrySlot ? 1 : 0)
-    guard RetryBudget(budget: policy.budget).allows(activeRequests: backend.inFlight, activeRetries: othersRetrying) else {
-      if Log.enabled(.debug) {
-        Log.debug("retry budget exhausted", [("backend", backend.name), ("request_id", exchange.requestID.text)])
+    // A connect failure put no load on any upstream, so its retry adds none either: it is not
+    // counted against the budget (docs/decisions.md). Every other retry is.
+    if failure != .connectFailure {
+      let othersRetrying = backend.activeRetries.load(ordering: .relaxed) - (exchange.holdsRetrySlot ? 1 : 0)
+      guard RetryBudget(budget: policy.budget).allows(activeRequests: backend.inFlight, activeRetries: othersRetrying)
+      else {
+        if Log.enabled(.debug) {
+          Log.debug("retry budget exhausted", [("backend", backend.name), ("request_id", exchange.requestID.text)])
+        }
+        return nil
       }
-      return nil
-    }
-    if !exchange.holdsRetrySlot {
-      exchange.holdsRetrySlot = true
-      backend.activeRetries.wrappingIncrement(ordering: .relaxed)
+      if !exchange.holdsRetrySlot {
+        exchange.holdsRetrySlot = true
+        backend.activeRetries.wrappingIncrement(ordering: .relaxed)
+      }
     }
     exchange.retries += 1
     target.retries?.increment()
+    // After a per-try timeout the try itself spaced the retry (`per_try_timeout` is longer than
+    // any backoff): it goes at once. A retry that is still slow holds its budget slot for its
+    // whole try, so a backend that is slow everywhere still meets the budget.
+    if failure == .timeout { return 0 }
     let unit = Double(random.next() >> 11) / Double(1 << 53)
     return Backoff(base: policy.backoffBase.nanoseconds, cap: policy.backoffMax.nanoseconds)
       .delay(retry: exchange.retries, unit: unit)

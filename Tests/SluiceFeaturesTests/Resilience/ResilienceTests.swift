@@ -1,3 +1,4 @@
+import SluiceCore
 import XCTest
 
 @testable import SluiceFeatures
@@ -190,5 +191,44 @@ final class RetryAndQueueTests: XCTestCase {
     XCTAssertEqual(next, 3)
     XCTAssertEqual(expired, [1, 2])
     XCTAssertEqual(q.queued, 0)
+  }
+}
+
+final class OutlierFaultAndPickerTests: XCTestCase {
+  let s: Int64 = 1_000_000_000
+
+  func testEjectIsTheThresholdCrossingAndForgetsOldEjections() {
+    var o = OutlierDetector(policy: .init(consecutiveFailures: 5, ejectFor: 10 * s), endpoints: 3)
+    XCTAssertEqual(o.eject(0, now: 0), 10 * s)
+    XCTAssertNil(o.eject(0, now: 5 * s), "already out")
+    XCTAssertEqual(o.eject(0, now: 20 * s), 40 * s, "second ejection: 2 × eject_for")
+    // Back since long before maxEjectFor (100 s): it starts again from eject_for.
+    XCTAssertEqual(o.eject(0, now: 200 * s), 210 * s)
+    // The share: 50 % of 3 is one endpoint.
+    XCTAssertNil(o.eject(1, now: 201 * s))
+    XCTAssertEqual(o.eject(1, now: 210 * s), 220 * s)
+  }
+
+  func testOutlierBoxSharesOneDetector() {
+    let box = OutlierBox(policy: .init(consecutiveFailures: 1, ejectFor: s), endpoints: 4)
+    XCTAssertNotNil(box.eject(0, now: 0))
+    XCTAssertNotNil(box.eject(1, now: 0))
+    XCTAssertNil(box.eject(2, now: 0), "two of four are out")
+  }
+
+  func testFaultRollsDelayAndAbortIndependently() {
+    let half = UInt64(1) << 63
+    let d = FaultInjection.decide(delayShare: 0.5, delay: 7, abortShare: 0.5, abortStatus: 503, rolls: (half - 4096, half))
+    XCTAssertEqual(d, FaultInjection.Decision(delay: 7, abort: nil))
+    XCTAssertEqual(
+      FaultInjection.decide(delayShare: 1, delay: 7, abortShare: 1, abortStatus: 418, rolls: (.max, .max)),
+      FaultInjection.Decision(delay: 7, abort: 418), "100 % always fires")
+    XCTAssertEqual(
+      FaultInjection.decide(delayShare: 0, delay: 7, abortShare: 0, abortStatus: 503, rolls: (0, 0)), .init())
+    XCTAssertEqual(FaultInjection.decide(delayShare: 1, delay: 0, abortShare: 0, abortStatus: 503, rolls: (0, 0)).delay, nil)
+    var rng = FastRandom(seed: 7)
+    var hits = 0
+    for _ in 0..<10_000 where FaultInjection.unit(rng.next()) < 0.1 { hits += 1 }
+    XCTAssertTrue((800...1200).contains(hits), "\(hits)")
   }
 }
