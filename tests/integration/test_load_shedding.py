@@ -112,14 +112,24 @@ def test_a_client_that_leaves_frees_its_place(gateway, upstream):
 
 def test_resilience_example(gateway, upstream):
     import os
-    from conftest import ROOT
+    from conftest import ROOT, free_port
     slow = SlowUpstream(upstream, 0.2)
+    shadow = upstream()
+    dead = f"127.0.0.1:{free_port()}"
     text = open(os.path.join(ROOT, "examples", "resilience.yaml")).read()
     text = (text.replace("127.0.0.1:8080", "127.0.0.1:{{PORT}}").replace("127.0.0.1:9000", slow.up.address)
+            .replace("127.0.0.1:9001", dead).replace("127.0.0.1:9100", shadow.address)
             .replace("version: 1\n", "version: 1\nadmin: { listen: 127.0.0.1:{{ADMIN_PORT}} }\n", 1)
             .replace("max_concurrent_requests: 200", "max_concurrent_requests: 2").replace("size: 50", "size: 1"))
     gw = gateway(text)
+    # The dead endpoint's connect failures are retried on the live one (outside the budget).
     codes = sorted(c for c, _, _ in fire(gw, 4, stagger=0.02, prefix="/orders"))
     assert codes == [200, 200, 200, 503]  # 2 in flight, 1 queued (0.2 s < 500 ms), 1 shed
     b = requests.get(gw.admin("/backends")).json()["backends"][0]
     assert b["circuit"] == "closed" and b["queued"] == 0
+    # /chaos has no retries: the dead endpoint's 502s reach the client until outlier detection
+    # ejects it (5 in a row); the fault aborts are 503s.
+    codes = [requests.get(gw.url("/chaos")).status_code for _ in range(30)]
+    assert set(codes) <= {200, 502, 503} and codes.count(502) <= 5 and 200 in codes
+    endpoints = requests.get(gw.admin("/backends")).json()["backends"][0]["endpoints"]
+    assert [e["ejected"] for e in endpoints if e["address"] == dead] == [True]
