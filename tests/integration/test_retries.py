@@ -243,3 +243,54 @@ backends:
     assert "retries.attempts" in out.stderr
     assert "'99' is not connect-failure" in out.stderr and "'sometimes'" in out.stderr
     assert "retries.budget must be a percentage" in out.stderr
+
+
+def test_connect_timeout_is_retried_and_a_late_connection_is_not_misdelivered(gateway, upstream):
+    # A loopback listener whose accept queue is full: connects to it hang (SYNs dropped) until
+    # it starts accepting.
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(0)
+    fillers = []
+    for _ in range(3):
+        c = socket.socket()
+        c.setblocking(False)
+        c.connect_ex(hole.getsockname())
+        fillers.append(c)
+    time.sleep(0.1)
+    good = upstream()
+    address = f"127.0.0.1:{hole.getsockname()[1]}"
+    gw = gateway(retry_config([address, good.address], "{ attempts: 2 }", backend_extra="    connect_timeout: 200ms"))
+    try:
+        s = requests.Session()
+        for i in range(4):
+            assert s.get(gw.url(f"/{i}")).status_code == 200
+        # The hole starts accepting: the connects that timed out now complete; their queue
+        # entries belong to requests that moved on, so nothing is sent on them.
+        hole.setblocking(False)
+        end = time.time() + 1
+        accepted = []
+        while time.time() < end:
+            try:
+                conn, _ = hole.accept()
+                accepted.append(conn)
+            except BlockingIOError:
+                time.sleep(0.02)
+        # Nothing was written on them (the requests are done), then the endpoint goes away:
+        # the pooled ones are found closed and the next requests still get their 200.
+        for conn in accepted:
+            conn.setblocking(False)
+            try:
+                assert conn.recv(100) == b"", "a late connection carried a request"
+            except BlockingIOError:
+                pass
+            conn.close()
+        hole.close()
+        for i in range(4):
+            assert s.get(gw.url(f"/after{i}"), timeout=5).status_code == 200
+        assert len(good.requests) >= 8
+        assert gw.alive()
+    finally:
+        hole.close()
+        for c in fillers:
+            c.close()

@@ -1063,7 +1063,9 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
   // MARK: - Waiting for a connection (UpstreamWaiter)
 
   func wantsConnection(for exchange: Exchange) -> Bool {
-    self.exchange === exchange && !exchange.finished && !closed && context != nil
+    // `waitingForConnection`: a try that gave up on this endpoint's queue (a connect timeout
+    // that led to a retry) leaves its entry behind; that entry must not take a connection.
+    self.exchange === exchange && exchange.waitingForConnection && !exchange.finished && !closed && context != nil
   }
 
   func upstreamReady(_ connection: UpstreamConnection, for exchange: Exchange, reused: Bool) {

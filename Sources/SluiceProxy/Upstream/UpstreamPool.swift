@@ -123,11 +123,17 @@ final class UpstreamPool {
     }
   }
 
+  /// Whether a queue entry still waits here: its request wants a connection, and for this
+  /// endpoint (a retry may have moved it to another one, leaving this entry behind).
+  static func stillWaiting(_ entry: (waiter: any UpstreamWaiter, exchange: Exchange), in state: EndpointConnections) -> Bool {
+    entry.exchange.endpoint?.key == state.target?.endpoint.key && entry.waiter.wantsConnection(for: entry.exchange)
+  }
+
   /// Hands `connection` to the oldest request still waiting for one; false when none is.
   private func handOver(_ connection: UpstreamConnection, reused: Bool) -> Bool {
     let state = connection.endpoint
     while let next = state.popWaiter() {
-      if next.waiter.wantsConnection(for: next.exchange) {
+      if Self.stillWaiting(next, in: state) {
         next.waiter.upstreamReady(connection, for: next.exchange, reused: reused)
         return true
       }
@@ -257,7 +263,7 @@ final class UpstreamPool {
     var failures = ConnectPolicy.failuresAfterConnectError(
       waiting: state.waiting, connecting: state.connecting, open: state.open)
     while failures > 0, let next = state.popWaiter() {
-      guard next.waiter.wantsConnection(for: next.exchange) else { continue }
+      guard Self.stillWaiting(next, in: state) else { continue }
       failures -= 1
       next.waiter.upstreamConnectFailed(error, for: next.exchange)
     }
