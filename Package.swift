@@ -15,7 +15,7 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     // JWT signatures (HMAC, ECDSA, Ed25519; RSA PKCS#1/PSS via _CryptoExtras), verified on the loop.
     .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
-    // https JWKS fetches now; TLS listeners and upstream TLS next (issue 14).
+    // TLS listeners (termination, SNI certificates), upstream TLS, https JWKS fetches and webhooks.
     .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
   ],
   targets: [
@@ -32,6 +32,8 @@ let package = Package(
       name: "SluiceConfig",
       dependencies: [
         "SluiceCore", "SluiceFeatures", .product(name: "Atomics", package: "swift-atomics"),
+        // Certificates and keys load at validate time, so a bad one is an error at its line.
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
       ],
       swiftSettings: strict),
     .target(
@@ -41,6 +43,8 @@ let package = Package(
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        .product(name: "NIOTLS", package: "swift-nio"),
         .product(name: "Atomics", package: "swift-atomics"),
       ],
       swiftSettings: strict),
@@ -89,6 +93,8 @@ let package = Package(
       path: "Fuzz/FuzzJWT"),
     .executableTarget(name: "FuzzRESP", dependencies: ["SluiceCore"], path: "Fuzz/FuzzRESP"),
     .executableTarget(
+      name: "FuzzClientHello", dependencies: ["SluiceCore", "SluiceFeatures"], path: "Fuzz/FuzzClientHello"),
+    .executableTarget(
       name: "FuzzHTTP1",
       dependencies: ["SluiceCore", "SluiceProxy", .product(name: "NIOCore", package: "swift-nio")],
       path: "Fuzz/FuzzHTTP1"),
@@ -98,7 +104,9 @@ let package = Package(
       dependencies: [
         "SluiceFeatures", "SluiceCore", .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "_CryptoExtras", package: "swift-crypto"),
-      ]),
+      ],
+      // Captured ClientHellos, read by path in ClientHelloTests.
+      exclude: ["TLS/hellos"]),
     .testTarget(name: "SluiceAdaptersTests", dependencies: ["SluiceAdapters", "SluiceFeatures"]),
     .testTarget(
       name: "SluiceConfigTests", dependencies: ["SluiceConfig", "SluiceCore", "SluiceFeatures"],

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export SWIFT_BACKTRACE=enable=no
 seconds=${FUZZ_SECONDS:-60}
-targets=("${@:-FuzzConfig FuzzPath FuzzHTTP1 FuzzJWT FuzzRESP}")
+targets=("${@:-FuzzConfig FuzzPath FuzzHTTP1 FuzzJWT FuzzRESP FuzzClientHello}")
 targets=(${targets[@]})
 for target in "${targets[@]}"; do
   swift build -c debug --scratch-path .build-fuzz --product "$target" \
@@ -20,6 +20,7 @@ for target in "${targets[@]}"; do
     FuzzHTTP1) seeds=(Fuzz/corpus/http1) ;;
     FuzzJWT) seeds=(Fuzz/corpus/jwt) ;;
     FuzzRESP) seeds=(Fuzz/corpus/resp) ;;
+    FuzzClientHello) seeds=(Fuzz/corpus/clienthello) ;;
   esac
   ".build-fuzz/debug/$target" "$corpus" "${seeds[@]}" -max_total_time="$seconds" -max_len=8192 \
     -artifact_prefix="fuzz-out/$target/crashes/" -print_final_stats=1 2>&1 | tail -n 12

@@ -191,6 +191,13 @@ public struct JSONString: Sendable, Hashable, ExpressibleByStringLiteral, Custom
   public static let empty: JSONString = ""
   public static let http10: JSONString = "HTTP/1.0"
   public static let http11: JSONString = "HTTP/1.1"
+  public static let http10TLS12: JSONString = "HTTP/1.0+TLSv1.2"
+  public static let http10TLS13: JSONString = "HTTP/1.0+TLSv1.3"
+  public static let http11TLS12: JSONString = "HTTP/1.1+TLSv1.2"
+  public static let http11TLS13: JSONString = "HTTP/1.1+TLSv1.3"
+  /// A tls_passthrough connection (the gateway did not read the TLS inside).
+  public static let tlsPassthrough: JSONString = "TLS"
+  public static let websocket: JSONString = "HTTP/1.1 websocket"
   static let get: JSONString = "GET"
   static let head: JSONString = "HEAD"
   static let post: JSONString = "POST"

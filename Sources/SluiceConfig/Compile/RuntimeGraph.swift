@@ -1,4 +1,5 @@
 import Atomics
+import NIOSSL
 import SluiceCore
 import SluiceFeatures
 
@@ -170,8 +171,17 @@ public final class ListenerRuntime: Sendable {
   /// Requests that matched no route, or were refused before routing (route="", backend="").
   public let unrouted: StatusCounters
   public let activeConnections: Gauge
+  /// `https`: the certificate for a ClientHello's server name.
+  public let certificates: CertificateSelector?
+  /// `tls_passthrough`: connections and bytes per backend (and "" for refused connections).
+  public let tcp: [String: TCPMetrics]
 
-  init(name: String, config: ListenerConfig, router: Router<RouteRuntime>, unrouted: StatusCounters, activeConnections: Gauge) {
+  init(
+    name: String, config: ListenerConfig, router: Router<RouteRuntime>, certificates: CertificateSelector? = nil,
+    tcp: [String: TCPMetrics] = [:], unrouted: StatusCounters, activeConnections: Gauge
+  ) {
+    self.certificates = certificates
+    self.tcp = tcp
     self.name = name
     self.config = config
     self.router = router
@@ -180,6 +190,56 @@ public final class ListenerRuntime: Sendable {
   }
 
   public func isTrustedProxy(_ ip: [UInt8]) -> Bool { config.trustedProxies.contains { $0.contains(ip) } }
+}
+
+/// An https listener's certificates by server name. A ClientHello without a server name, or
+/// with one no certificate lists, gets the first certificate (nginx's default server, Envoy's
+/// first filter chain): a client that checks names then refuses it, which says more than a
+/// closed connection.
+public final class CertificateSelector: Sendable {
+  let table: ServerNameTable<ServerCertificate>
+  public let fallback: ServerCertificate
+
+  init?(_ tls: ListenerTLS) {
+    let loaded = tls.certificates.compactMap { c in c.material.map { (c, $0) } }
+    guard let first = loaded.first else { return nil }
+    fallback = first.1
+    table = ServerNameTable(loaded.flatMap { c, m in c.serverNames.map { (name: $0, payload: m) } })
+  }
+
+  public func select(_ serverName: String?) -> ServerCertificate {
+    guard let serverName else { return fallback }
+    return table.lookup(serverName) ?? fallback
+  }
+}
+
+/// `sluice_tcp_connections_total` and `sluice_tcp_bytes_total` of one passthrough listener and
+/// backend.
+public final class TCPMetrics: Sendable {
+  public let spliced: Counter
+  public let refused: Counter
+  public let connectFailed: Counter
+  public let bytesToUpstream: Counter
+  public let bytesToClient: Counter
+
+  init(listener: String, backend: String, metrics: MetricsRegistry) {
+    func connections(_ result: String) -> Counter {
+      metrics.counter(
+        "sluice_tcp_connections_total",
+        help: "Connections of tls_passthrough listeners: spliced, refused (no hello, no route), connect_failed.",
+        labels: [("listener", listener), ("backend", backend), ("result", result)])
+    }
+    func bytes(_ direction: String) -> Counter {
+      metrics.counter(
+        "sluice_tcp_bytes_total", help: "Bytes spliced by tls_passthrough listeners, by direction.",
+        labels: [("listener", listener), ("backend", backend), ("direction", direction)])
+    }
+    spliced = connections("spliced")
+    refused = connections("refused")
+    connectFailed = connections("connect_failed")
+    bytesToUpstream = bytes("upstream")
+    bytesToClient = bytes("downstream")
+  }
 }
 
 /// A route with everything the data plane needs resolved: targets, header edits, handles.
@@ -351,10 +411,23 @@ public final class EndpointRuntime: Sendable {
   public let stats: EndpointStats
   /// Position in the backend's endpoint list (the outlier detector's index).
   public let index: Int
+  /// The upstream pool's key: `key`, plus the TLS settings when the backend speaks TLS (two
+  /// backends that name one address with different TLS must not share connections).
+  public let poolKey: String
+  /// Upstream TLS: the context, and the name sent as SNI and verified (nil for an IP endpoint
+  /// without `server_name`: then the IP is verified).
+  public let tls: (context: NIOSSLContext, serverName: String?)?
 
-  init(address: HostPort, stats: EndpointStats, index: Int) {
+  init(address: HostPort, stats: EndpointStats, index: Int, tls: BackendTLS? = nil) {
     self.index = index
     self.address = address
+    if let tls, let context = tls.context {
+      self.tls = (context, tls.serverName ?? (IPAddress.parse(address.host) == nil ? address.host : nil))
+      self.poolKey = address.description + "|" + tls.poolKey
+    } else {
+      self.tls = nil
+      self.poolKey = address.description
+    }
     self.key = address.description
     self.jsonKey = JSONString(key)
     self.stats = stats
@@ -395,7 +468,7 @@ public enum Compiler {
         "sluice_backend_healthy_endpoints", help: "Endpoints of a backend that may receive traffic (healthy, not ejected).",
         labels: [("backend", b.name)])
       let endpoints = b.endpoints.enumerated().map {
-        EndpointRuntime(address: $1, stats: state.stats(backend: b.name, address: $1.description), index: $0)
+        EndpointRuntime(address: $1, stats: state.stats(backend: b.name, address: $1.description), index: $0, tls: b.tls)
       }
       if b.healthCheck == nil {
         // No prober: an endpoint that a removed health check had marked down is back.
@@ -488,8 +561,22 @@ public enum Compiler {
           })
         entries.append(.init(name: r.name, match: r.match, payload: runtime))
       }
+      var tcp: [String: TCPMetrics] = [:]
+      if l.protocol == "tls_passthrough" {
+        tcp[""] = TCPMetrics(listener: l.name, backend: "", metrics: metrics)
+        for route in l.routes {
+          switch route.action {
+          case .backend(let name): tcp[name] = tcp[name] ?? TCPMetrics(listener: l.name, backend: name, metrics: metrics)
+          case .split(let parts):
+            for part in parts {
+              tcp[part.backend] = tcp[part.backend] ?? TCPMetrics(listener: l.name, backend: part.backend, metrics: metrics)
+            }
+          case .directResponse: break
+          }
+        }
+      }
       listeners[l.name] = ListenerRuntime(
-        name: l.name, config: l, router: Router(entries),
+        name: l.name, config: l, router: Router(entries), certificates: l.tls.flatMap { CertificateSelector($0) }, tcp: tcp,
         unrouted: metrics.statusCounters(
           "sluice_http_requests_total", help: "Requests answered, by listener, route, backend and status.",
           labels: [("listener", l.name), ("route", ""), ("backend", "")]),

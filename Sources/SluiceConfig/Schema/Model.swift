@@ -89,7 +89,9 @@ public struct ListenerLimits: Sendable {
 public struct ListenerConfig: Sendable {
   public var name: String
   public var listen: HostPort
+  /// `http`, `https` (TLS terminated here) or `tls_passthrough` (routed by SNI, spliced).
   public var `protocol` = "http"
+  public var tls: ListenerTLS?
   public var trustedProxies: [CIDR] = []
   public var limits = ListenerLimits()
   public var routes: [RouteConfig] = []
@@ -137,14 +139,19 @@ public struct RouteConfig: Sendable {
   public var retries: RetryPolicy?
   public var fault: FaultConfig?
   public var mirror: MirrorConfig?
+  /// Let `Upgrade: websocket` through and tunnel bytes after the upstream's 101.
+  public var websocket = false
   public var action: RouteAction
   public var location: SourceLocation
 }
 
 public struct BackendConfig: Sendable {
   public var name: String
+  /// `http1`, or `tcp` for tls_passthrough routes (bytes spliced).
   public var `protocol` = "http1"
   public var endpoints: [HostPort]
+  /// TLS to the endpoints; nil: plain TCP.
+  public var tls: BackendTLS?
   public var loadBalancing = LoadBalancingPolicy.roundRobin
   public var connectTimeout = ConfigDuration.seconds(2)
   /// Stop sending requests while too many fail (one breaker for the backend, for the process).

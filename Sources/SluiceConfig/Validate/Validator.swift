@@ -96,6 +96,7 @@ struct Validator {
 
     checkAuthReferences(config)
     checkRateLimitReferences(config)
+    checkBackendProtocols(config)
     let names = Set(config.backends.map(\.name))
     for ref in backendRefs where !names.contains(ref.name) {
       reader.error(ref.at, "route '\(ref.route)' names backend '\(ref.name)', which is not defined in 'backends'")
@@ -114,6 +115,42 @@ struct Validator {
       }
     }
     return config
+  }
+
+  /// A tls_passthrough route splices bytes to `protocol: tcp` backends only, and HTTP routes
+  /// never do.
+  mutating func checkBackendProtocols(_ config: SluiceConfiguration) {
+    for listener in config.listeners {
+      let passthrough = listener.protocol == "tls_passthrough"
+      for route in listener.routes {
+        let names: [String]
+        switch route.action {
+        case .backend(let name): names = [name]
+        case .split(let entries): names = entries.map(\.backend)
+        case .directResponse:
+          if passthrough {
+            reader.error(route.location, "route '\(route.name)': a tls_passthrough route needs a backend with protocol: tcp")
+          }
+          names = []
+        }
+        for name in names {
+          guard let backend = config.backend(named: name) else { continue }
+          if passthrough && backend.protocol != "tcp" {
+            reader.error(
+              route.location,
+              "route '\(route.name)' of tls_passthrough listener '\(listener.name)' needs backends with protocol: tcp; '\(name)' is \(backend.protocol)"
+            )
+          } else if !passthrough && backend.protocol == "tcp" {
+            reader.error(
+              route.location,
+              "route '\(route.name)' forwards HTTP, but backend '\(name)' is protocol: tcp (for tls_passthrough listeners)")
+          }
+        }
+        if let mirror = route.mirror, config.backend(named: mirror.backend)?.protocol == "tcp" {
+          reader.error(route.location, "route '\(route.name)': mirror backend '\(mirror.backend)' is protocol: tcp")
+        }
+      }
+    }
   }
 
   mutating func runtime(_ node: YNode) -> RuntimeSettings {
@@ -214,16 +251,15 @@ struct Validator {
         node, what,
         known: [
           "protocol", "endpoints", "load_balancing", "hash_on", "connect_timeout", "circuit_breaker",
-          "max_concurrent_requests", "queue", "health_check", "outlier_detection",
-        ],
-        later: ["tls"])
+          "max_concurrent_requests", "queue", "health_check", "outlier_detection", "tls",
+        ])
     else { return nil }
     var out = BackendConfig(name: name, endpoints: [], location: node.location)
     if let n = m["protocol"]?.value, let text = reader.string(n, "\(what).protocol") {
       switch text {
-      case "http1": out.protocol = "http1"
-      case "h2c", "h2", "grpc", "tcp":
-        reader.error(n.location, "\(what): protocol '\(text)' is not supported yet by this version of Sluice (use http1)")
+      case "http1", "tcp": out.protocol = text
+      case "h2c", "h2", "grpc":
+        reader.error(n.location, "\(what): protocol '\(text)' is not supported yet by this version of Sluice (use http1 or tcp)")
       default: reader.error(n.location, "\(what): protocol must be one of http1, h2c, h2, grpc, tcp; got '\(text)'")
       }
     }
@@ -280,6 +316,15 @@ struct Validator {
     if let n = m["connect_timeout"]?.value, let d = reader.duration(n, "\(what).connect_timeout") {
       out.connectTimeout = d
     }
+    if let n = m["tls"]?.value {
+      out.tls = backendTLS(n, what)
+      if out.protocol == "tcp" {
+        reader.error(n.location, "\(what): a tcp backend splices bytes as they come; it cannot add TLS")
+      }
+    }
+    if out.protocol == "tcp", let pair = m["health_check"] {
+      reader.error(pair.keyLocation, "\(what): health_check sends HTTP probes; a tcp backend cannot answer them")
+    }
     return out
   }
 
@@ -299,8 +344,7 @@ struct Validator {
   mutating func listener(_ index: Int, _ node: YNode) -> ListenerConfig? {
     guard
       let m = reader.mapping(
-        node, "listener", known: ["name", "listen", "protocol", "trusted_proxies", "limits", "routes"],
-        later: ["tls"])
+        node, "listener", known: ["name", "listen", "protocol", "trusted_proxies", "limits", "routes", "tls"])
     else { return nil }
     var name = "listener-\(index)"
     if let n = m["name"]?.value, let text = reader.string(n, "listener name") {
@@ -324,9 +368,7 @@ struct Validator {
     var out = ListenerConfig(name: name, listen: listen, location: node.location)
     if let n = m["protocol"]?.value, let text = reader.string(n, "\(what).protocol") {
       switch text {
-      case "http": out.protocol = "http"
-      case "https", "tls_passthrough":
-        reader.error(n.location, "\(what): protocol '\(text)' is not supported yet by this version of Sluice (use http)")
+      case "http", "https", "tls_passthrough": out.protocol = text
       default: reader.error(n.location, "\(what): protocol must be http, https or tls_passthrough; got '\(text)'")
       }
     }
@@ -339,11 +381,24 @@ struct Validator {
         }
       }
     }
+    if let n = m["tls"]?.value {
+      if out.protocol == "https" {
+        out.tls = listenerTLS(n, what)
+      } else {
+        reader.error(
+          m["tls"]!.keyLocation,
+          out.protocol == "tls_passthrough"
+            ? "\(what): a tls_passthrough listener does not terminate TLS, so it takes no 'tls' section"
+            : "\(what): 'tls' needs protocol: https")
+      }
+    } else if out.protocol == "https" {
+      reader.error(node.location, "\(what): protocol https needs a 'tls' section with its certificates")
+    }
     if let n = m["limits"]?.value { out.limits = limits(n, what) }
     if let n = m["routes"]?.value, let items = reader.list(n, "\(what).routes") {
       var names: Set<String> = []
       for (i, item) in items.enumerated() {
-        guard let r = route(i, item, listener: name) else { continue }
+        guard let r = route(i, item, listener: name, protocol: out.protocol) else { continue }
         if !names.insert(r.name).inserted { reader.error(r.location, "duplicate route name '\(r.name)' in \(what)") }
         out.routes.append(r)
       }
@@ -406,16 +461,16 @@ struct Validator {
     return out
   }
 
-  mutating func route(_ index: Int, _ node: YNode, listener: String) -> RouteConfig? {
+  mutating func route(_ index: Int, _ node: YNode, listener: String, protocol: String) -> RouteConfig? {
     guard
       let m = reader.mapping(
         node, "route",
         known: [
           "name", "match", "rewrite", "request_headers", "response_headers", "timeout", "backend", "split",
           "direct_response", "auth", "authorize", "cors", "rate_limit", "stream_idle_timeout", "retries", "mirror",
-          "fault",
+          "fault", "websocket",
         ],
-        later: ["websocket", "progressive"])
+        later: ["progressive"])
     else { return nil }
     var name = "\(listener).\(index)"
     if let n = m["name"]?.value, let text = reader.string(n, "route name") {
@@ -427,7 +482,14 @@ struct Validator {
     }
     let what = "route '\(name)'"
     var match = RouteMatch()
-    if let n = m["match"]?.value { match = routeMatch(n, what) }
+    if let n = m["match"]?.value { match = routeMatch(n, what, protocol: `protocol`) }
+    if `protocol` == "tls_passthrough" {
+      // Bytes are spliced unread: nothing but the server name and the backend applies.
+      let allowed: Set<String> = ["name", "match", "backend", "split", "stream_idle_timeout"]
+      for pair in m.values.sorted(by: { $0.keyLocation.line < $1.keyLocation.line }) where !allowed.contains(pair.key) {
+        reader.error(pair.keyLocation, "\(what): '\(pair.key)' needs HTTP; a tls_passthrough route splices bytes unread")
+      }
+    }
 
     let targets = ["backend", "split", "direct_response"].filter { m[$0] != nil }
     var action = RouteAction.directResponse(DirectResponse(status: 404, body: "", headers: []))
@@ -489,6 +551,12 @@ struct Validator {
     if let n = m["stream_idle_timeout"]?.value, let d = reader.duration(n, "\(what).stream_idle_timeout") {
       out.streamIdleTimeout = d
     }
+    if let n = m["websocket"]?.value, let on = reader.bool(n, "\(what).websocket") {
+      out.websocket = on
+      if on, case .directResponse = out.action {
+        reader.error(n.location, "\(what): websocket needs a backend or split to tunnel to")
+      }
+    }
     if let n = m["retries"]?.value {
       out.retries = retries(n, what, routeTimeout: out.timeout)
       if case .directResponse = out.action { reader.error(n.location, "\(what): retries need a backend or split") }
@@ -532,13 +600,28 @@ struct Validator {
     return out
   }
 
-  mutating func routeMatch(_ node: YNode, _ what: String) -> RouteMatch {
+  mutating func routeMatch(_ node: YNode, _ what: String, protocol: String) -> RouteMatch {
     var out = RouteMatch()
     guard
       let m = reader.mapping(
-        node, "\(what) match", known: ["host", "path", "path_prefix", "path_regex", "methods", "headers"],
-        later: ["server_name"])
+        node, "\(what) match",
+        known: ["host", "path", "path_prefix", "path_regex", "methods", "headers", "server_name"])
     else { return out }
+    if let n = m["server_name"]?.value, let text = reader.string(n, "match.server_name") {
+      if `protocol` == "http" {
+        reader.error(m["server_name"]!.keyLocation, "\(what): match.server_name needs an https or tls_passthrough listener")
+      } else if let name = ServerNameTable<Int>.name(text) {
+        out.serverName = name
+      } else {
+        reader.error(n.location, "match.server_name must be a host name or a '*.example.com' wildcard, got '\(text)'")
+      }
+    }
+    if `protocol` == "tls_passthrough" {
+      for pair in m.values where pair.key != "server_name" {
+        reader.error(pair.keyLocation, "\(what): a tls_passthrough listener matches on server_name only (it does not read HTTP)")
+      }
+      return out
+    }
     if let n = m["host"]?.value, let text = reader.string(n, "match.host") {
       let lower = text.lowercased()
       if lower.hasPrefix("*.") && lower.count > 2 && Self.isHostName(String(lower.dropFirst(2))) {

@@ -24,6 +24,9 @@ public struct AccessLogRecord: Sendable {
   public var retries: Int = 0
   public var error: String?
   public var user: String?
+  /// The TLS server name (SNI) of an https or tls_passthrough connection; the field is
+  /// written only when there is one.
+  public var serverName: String?
 
   public init() {}
 
@@ -79,6 +82,10 @@ public struct AccessLogRecord: Sendable {
     Self.optional(error, &out)
     out.append(",\"user\":" as StaticString)
     Self.optional(user, &out)
+    if let serverName {
+      out.append(",\"server_name\":" as StaticString)
+      ByteText.appendQuoted(serverName, to: &out)
+    }
     out.append("}\n" as StaticString)
   }
 

@@ -67,6 +67,8 @@ public struct RouteMatch: Sendable {
   }
 
   public var host: Host?
+  /// The TLS server name (SNI) of an https or tls_passthrough listener's connection.
+  public var serverName: Host?
   public var path: Path?
   /// Upper-case method names; nil = any method.
   public var methods: Set<String>?
@@ -83,6 +85,9 @@ public struct RouteMatch: Sendable {
   /// Why a request does not match, or nil when it does (used by `sluice routes` to explain).
   public func mismatch<H: RouteHeaders>(_ request: RouteRequest<H>) -> String? {
     if let host, !host.matches(request.host) { return "host \(request.host) is not \(host)" }
+    if let serverName, !serverName.matches(request.serverName ?? "") {
+      return "server name \(request.serverName ?? "(none)") is not \(serverName)"
+    }
     if let path, !path.matches(request.path) { return "\(path) does not match \(request.path)" }
     if let methods, !methods.contains(request.method) {
       return "method \(request.method) not in [\(methods.sorted().joined(separator: ", "))]"
@@ -95,6 +100,7 @@ public struct RouteMatch: Sendable {
 
   @inline(__always) public func matches<H: RouteHeaders>(_ request: RouteRequest<H>) -> Bool {
     if let host, !host.matches(request.host) { return false }
+    if let serverName, !serverName.matches(request.serverName ?? "") { return false }
     if let path, !path.matches(request.path) { return false }
     if let methods, !methods.contains(request.method) { return false }
     for (name, value) in headers where !request.headers.contains(name, value: value) { return false }
@@ -254,8 +260,11 @@ public struct RouteRequest<H: RouteHeaders> {
   /// Canonical path.
   public var path: String
   public var headers: H
+  /// SNI of the connection (lower-case), for `match.server_name`.
+  public var serverName: String?
 
-  public init(method: String, host: String, path: String, headers: H) {
+  public init(method: String, host: String, path: String, headers: H, serverName: String? = nil) {
+    self.serverName = serverName
     self.method = method
     self.host = host
     self.path = path

@@ -87,15 +87,7 @@ public final class Router<Payload: Sendable>: Sendable {
   }
 
   static func covers(_ a: RouteMatch, _ b: RouteMatch) -> Bool {
-    if let ah = a.host {
-      guard let bh = b.host else { return false }
-      switch (ah, bh) {
-      case (.exact(let x), .exact(let y)): if x != y { return false }
-      case (.wildcard(let s), .exact(let y)): if !ah.matches(y) || s.isEmpty { return false }
-      case (.wildcard(let s), .wildcard(let t)): if !(t.hasSuffix(s)) { return false }
-      case (.exact, .wildcard): return false
-      }
-    }
+    if !covers(a.host, b.host) || !covers(a.serverName, b.serverName) { return false }
     if let ap = a.path {
       guard let bp = b.path else { return false }
       switch (ap, bp) {
@@ -111,6 +103,18 @@ public final class Router<Payload: Sendable>: Sendable {
       return false
     }
     return true
+  }
+
+  /// Whether every name `b` matches is matched by `a` (nil matches every name).
+  static func covers(_ a: RouteMatch.Host?, _ b: RouteMatch.Host?) -> Bool {
+    guard let a else { return true }
+    guard let b else { return false }
+    switch (a, b) {
+    case (.exact(let x), .exact(let y)): return x == y
+    case (.wildcard(let s), .exact(let y)): return a.matches(y) && !s.isEmpty
+    case (.wildcard(let s), .wildcard(let t)): return t.hasSuffix(s)
+    case (.exact, .wildcard): return false
+    }
   }
 }
 
@@ -170,7 +174,8 @@ public final class Router<Payload: Sendable>: Sendable {
     var arena: [UInt8] = []
     var regexes: [PathRegex] = []
     for match in matches {
-      var item = Item(kind: 0, needsFull: match.host != nil || !match.headers.isEmpty, start: 0, length: 0, methods: ~0)
+      var item = Item(
+        kind: 0, needsFull: match.host != nil || match.serverName != nil || !match.headers.isEmpty, start: 0, length: 0, methods: ~0)
       switch match.path {
       case nil: break
       case .exact(let p)?, .prefix(let p)?:

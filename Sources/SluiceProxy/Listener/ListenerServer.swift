@@ -36,8 +36,16 @@ public enum ListenerServer {
           }
           channel.closeFuture.whenComplete { _ in open.wrappingDecrement(ordering: .relaxed) }
           let (peerIP, peerBytes) = Self.peer(channel.remoteAddress)
+          if listener.config.protocol == "tls_passthrough" {
+            try channel.pipeline.syncOperations.addHandler(PassthroughHandler(loop: loop, listener: listener))
+            return
+          }
           let server = ServerHandler(loop: loop, listener: listener, peerIP: peerIP, peerBytes: peerBytes)
-          try channel.pipeline.syncOperations.addHandler(server)
+          if let selector = listener.certificates {
+            try channel.pipeline.syncOperations.addHandlers(TLSHelloHandler(selector: selector, server: server), server)
+          } else {
+            try channel.pipeline.syncOperations.addHandler(server)
+          }
         }
       }
     return bootstrap.bind(to: config.listen)

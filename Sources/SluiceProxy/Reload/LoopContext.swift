@@ -20,7 +20,7 @@ public final class LoopContext {
   /// is assembled here, then copied into its buffer in one write.
   var headBytes = ByteWriter(capacity: 4096)
   /// Open client connections on this loop, for draining.
-  var connections: [ObjectIdentifier: ServerHandler] = [:]
+  var connections: [ObjectIdentifier: any DrainableConnection] = [:]
   var draining = false
   /// Mirrored copies in flight from this loop (bounded by `MirrorExchange.maxInFlight`).
   var mirrorsInFlight = 0

@@ -1,5 +1,7 @@
 import NIOCore
 import NIOHTTP1
+import NIOSSL
+import NIOTLS
 import SluiceConfig
 import SluiceCore
 import SluiceFeatures
@@ -21,7 +23,7 @@ import SluiceFeatures
 /// cannot take more body bytes (backpressure). Responses therefore stay in order, and an error
 /// in a later request is answered after the earlier responses. NIO's pipelining handler holds
 /// reads for every pending response, which costs two `epoll_ctl` calls per proxied request.
-final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaiter {
+final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaiter, DrainableConnection {
   typealias InboundIn = ByteBuffer
   typealias OutboundIn = ByteBuffer
   typealias OutboundOut = ByteBuffer
@@ -71,6 +73,15 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
   var connectionExpiryNanos = UInt64.max
   var timer: Scheduled<Void>?
   var timerAt: NIODeadline?
+  /// An https connection: the TLS handshake is not complete yet (its time limit is the
+  /// listener's `tls.handshake_timeout`, kept in `deadlines.header`).
+  var handshaking = false
+  let isTLS: Bool
+  /// The ClientHello's server name (SNI), lower-case; set by `TLSHelloHandler`.
+  var tlsServerName: String?
+  /// The access log's `protocol` on a TLS connection (`HTTP/1.1+TLSv1.3`), once the handshake
+  /// is done.
+  var tlsProtocol: JSONString?
 
   init(loop: LoopContext, listener: ListenerRuntime, peerIP: String, peerBytes: [UInt8]) {
     self.loop = loop
@@ -80,6 +91,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
     self.peerIP = peerIP
     self.peerBytes = peerBytes
     self.headLimit = limits.maxRequestURIBytes.bytes + limits.maxRequestHeaderBytes.bytes + 1024
+    self.isTLS = listener.config.protocol == "https"
   }
 
   var awaitingHead: Bool { exchange == nil && !closing }
@@ -91,7 +103,12 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
     allocator = context.channel.allocator
     loop.connections[ObjectIdentifier(self)] = self
     listener.activeConnections.add(1)
-    deadlines.idle = loopNow + limits.idleTimeout.timeAmount
+    if isTLS {
+      handshaking = true
+      deadlines.header = loopNow + (listener.config.tls?.handshakeTimeout ?? .seconds(10)).timeAmount
+    } else {
+      deadlines.idle = loopNow + limits.idleTimeout.timeAmount
+    }
     connectionExpiryNanos = WallClock.monotonicNanoseconds() &+ UInt64(max(0, limits.maxConnectionAge.nanoseconds))
     armTimer()
   }
@@ -202,6 +219,15 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
   }
 
   func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    if let tls = event as? TLSUserEvent, case .handshakeCompleted = tls {
+      handshaking = false
+      deadlines.header = nil
+      deadlines.idle = loopNow + limits.idleTimeout.timeAmount
+      armTimer()
+      let version = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self).tlsVersion
+      tlsProtocol = version == .tlsv12 ? .http11TLS12 : .http11TLS13
+      return
+    }
     if case ChannelEvent.inputClosed = event {
       // Half-close: finish what is in flight, read nothing more.
       closing = true
@@ -267,7 +293,11 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
     while !closed, let kind = deadlines.takeExpired(at: now) {
       switch kind {
       case .header:
-        if awaitingHead { failConnection(.requestTimeout) }
+        if handshaking {
+          abortConnection()  // a TLS handshake that did not finish in time: nothing to answer
+        } else if awaitingHead {
+          failConnection(.requestTimeout)
+        }
       case .idle:
         if awaitingHead { abortConnection() }
       case .body:
@@ -340,7 +370,8 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
     }
     if !exchange.hasBody { exchange.requestEnded = true }
 
-    let request = RouteRequest(method: head.method, host: exchange.host, path: exchange.path, headers: head.fields)
+    let request = RouteRequest(
+      method: head.method, host: exchange.host, path: exchange.path, headers: head.fields, serverName: tlsServerName)
     guard let route = listener.router.payload(request) else {
       respondError(.noRoute, exchange)
       return
@@ -593,7 +624,11 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
       buffer.append("\r\n")
     }
     if !sawProto && !replaced.contains(.xForwardedProto) {
-      buffer.append("x-forwarded-proto: http\r\n")
+      if isTLS {
+        buffer.append("x-forwarded-proto: https\r\n")
+      } else {
+        buffer.append("x-forwarded-proto: http\r\n")
+      }
     }
     if !sawForwardedHost && !originalHost.isEmpty && !replaced.contains(.xForwardedHost) {
       buffer.append("x-forwarded-host: ")
@@ -1207,6 +1242,13 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
     writeFailure(error)
   }
 
+  /// Plain HTTP on an https listener's port: a 400 in plain text, then close.
+  func plainHTTPOnTLSPort() {
+    handshaking = false
+    closing = true
+    writeFailure(.badRequest("plain HTTP request sent to an HTTPS port"))
+  }
+
   /// A gateway error for bytes that never became a request, then close.
   func writeFailure(_ error: GatewayError) {
     guard let context else { return }
@@ -1272,7 +1314,12 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
     record.method = JSONString.method(exchange.head.method)
     record.host = exchange.host
     record.path = exchange.path.isEmpty ? String(exchange.head.target.prefix(256)) : exchange.path
-    record.protocol = exchange.head.versionMinor == 0 ? .http10 : .http11
+    if let tlsProtocol {
+      record.protocol = exchange.head.versionMinor == 0 ? (tlsProtocol == .http11TLS12 ? .http10TLS12 : .http10TLS13) : tlsProtocol
+      record.serverName = tlsServerName
+    } else {
+      record.protocol = exchange.head.versionMinor == 0 ? .http10 : .http11
+    }
     record.status = status
     record.route = exchange.route?.jsonName
     record.backend = exchange.target?.backend.jsonName
