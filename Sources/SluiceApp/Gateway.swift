@@ -443,7 +443,7 @@ extension Gateway: AdminControl {
             fields + [
               ("in_flight", .int(endpoint.stats.inFlight.load(ordering: .relaxed))),
               ("requests", .int(endpoint.stats.requests.load(ordering: .relaxed))),
-              ("idle_connections", .int(idle[endpoint.key] ?? 0)),
+              ("idle_connections", .int(idle[endpoint.poolKey] ?? 0)),
             ])
         }
         let inFlight = backend.endpoints.reduce(0) { $0 + $1.stats.inFlight.load(ordering: .relaxed) }

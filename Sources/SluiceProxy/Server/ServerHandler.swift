@@ -1114,6 +1114,8 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
     let why: String
     if case ChannelError.connectTimeout = error {
       why = "timed out connecting to \(key)"
+    } else if let tls = error as? UpstreamTLS.Failure {
+      why = "TLS to \(key) failed: \(tls.reason)"
     } else {
       why = "cannot connect to \(key)"
     }

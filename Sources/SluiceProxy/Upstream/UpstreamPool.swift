@@ -99,8 +99,8 @@ final class UpstreamPool {
   func acquire(
     _ endpoint: EndpointRuntime, backend: BackendRuntime, waiter: any UpstreamWaiter, exchange: Exchange
   ) -> UpstreamConnection? {
-    if let connection = take(endpoint.key) { return connection }
-    let state = state(endpoint.key)
+    if let connection = take(endpoint.poolKey) { return connection }
+    let state = state(endpoint.poolKey)
     state.waiters.append((waiter, exchange))
     state.target = (endpoint, backend)
     startConnects(state)
@@ -126,7 +126,7 @@ final class UpstreamPool {
   /// Whether a queue entry still waits here: its request wants a connection, and for this
   /// endpoint (a retry may have moved it to another one, leaving this entry behind).
   static func stillWaiting(_ entry: (waiter: any UpstreamWaiter, exchange: Exchange), in state: EndpointConnections) -> Bool {
-    entry.exchange.endpoint?.key == state.target?.endpoint.key && entry.waiter.wantsConnection(for: entry.exchange)
+    entry.exchange.endpoint?.poolKey == state.target?.endpoint.poolKey && entry.waiter.wantsConnection(for: entry.exchange)
   }
 
   /// Hands `connection` to the oldest request still waiting for one; false when none is.
@@ -203,7 +203,7 @@ final class UpstreamPool {
 
   /// Opens a new connection to `endpoint` on this loop, for the endpoint's queue.
   private func connect(_ state: EndpointConnections, endpoint: EndpointRuntime, backend: BackendRuntime) {
-    let key = endpoint.key
+    let key = endpoint.poolKey
     let timeout = backend.config.connectTimeout.timeAmount
     let bootstrap: ClientBootstrap
     if let existing = bootstraps[timeout.nanoseconds] {
@@ -229,7 +229,17 @@ final class UpstreamPool {
     } else {
       connected = bootstrap.connect(host: endpoint.address.host, port: endpoint.address.port)
     }
-    connected.hop(to: eventLoop).assumeIsolated().whenComplete { [self] result in
+    let ready: EventLoopFuture<any Channel>
+    if let tls = endpoint.tls {
+      // TLS to the upstream: the connection counts as made once the handshake is done, so a
+      // wrong name or an untrusted chain fails like a refused connect (502, retried as one).
+      ready = connected.flatMap { channel in
+        UpstreamTLS.handshake(channel, tls.context, serverName: tls.serverName, timeout: timeout)
+      }
+    } else {
+      ready = connected
+    }
+    ready.hop(to: eventLoop).assumeIsolated().whenComplete { [self] result in
       state.connecting -= 1
       switch result {
       case .success(let channel):
@@ -251,6 +261,11 @@ final class UpstreamPool {
         }
         startConnects(state)
       case .failure(let error):
+        if let tlsError = error as? UpstreamTLS.Failure {
+          Log.warning(
+            "upstream TLS handshake failed",
+            [("backend", backend.name), ("endpoint", endpoint.key), ("reason", tlsError.reason)])
+        }
         connectFailed(state, error, endpoint: endpoint, backend: backend)
       }
     }
