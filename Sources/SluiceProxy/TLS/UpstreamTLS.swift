@@ -105,8 +105,9 @@ enum UpstreamTLS {
           // without the source path.
           let text = "\(inner)"
           var reason = text
-          if let range = text.range(of: "OPENSSL_internal:") {
-            reason = String(text[range.upperBound...].prefix { $0 != " " && $0 != "]" })
+          let parts = text.split(separator: ":")
+          if let at = parts.firstIndex(of: "OPENSSL_internal"), at + 1 < parts.count {
+            reason = String(parts[at + 1].prefix { $0 != " " && $0 != "]" })
           }
           if reason == "CERTIFICATE_VERIFY_FAILED" { return "the upstream's certificate chain is not trusted" }
           return "TLS error \(reason)"
