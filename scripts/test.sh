@@ -10,15 +10,17 @@ command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-pip)
 # A real redis-server for the rate-limit and revocation tests (started by the tests themselves on
 # free loopback ports, never the system one).
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# openssl s_client checks SNI, ALPN and versions against https listeners.
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
 # PyJWT + cryptography mint tokens for every algorithm; trustme makes the test CA for https JWKS;
-# redis-py inspects and pauses the test Redis.
-if ! python3 -c 'import pytest, requests, jwt, cryptography, trustme, redis' >/dev/null 2>&1; then
-  python3 -m pip install -q pytest requests pyjwt cryptography trustme redis \
-    || python3 -m pip install -q --break-system-packages pytest requests pyjwt cryptography trustme redis
+# redis-py inspects and pauses the test Redis; websockets is the WebSocket client and upstream.
+if ! python3 -c 'import pytest, requests, jwt, cryptography, trustme, redis, websockets' >/dev/null 2>&1; then
+  python3 -m pip install -q pytest requests pyjwt cryptography trustme redis websockets \
+    || python3 -m pip install -q --break-system-packages pytest requests pyjwt cryptography trustme redis websockets
 fi
 
 

@@ -138,7 +138,7 @@ public final class Gateway: @unchecked Sendable {
       ])
     installSignals()
     if let path = options.configPath {
-      watcher = FileWatcher(path: path, queue: control) { [weak self] in
+      watcher = FileWatcher(paths: [path] + Self.loadedFiles(config), queue: control) { [weak self] in
         guard let self else { return }
         _ = self.reloadNow(trigger: "file change")
       }
@@ -285,6 +285,15 @@ public final class Gateway: @unchecked Sendable {
 
   // MARK: - Reload
 
+  /// Files a config reads at load time besides itself (TLS certificates, keys, CA bundles):
+  /// a change to one reloads the config like a change to the config file.
+  static func loadedFiles(_ config: SluiceConfiguration) -> [String] {
+    var files = config.listeners.flatMap { $0.tls?.files ?? [] } + config.backends.flatMap { $0.tls?.files ?? [] }
+    var seen: Set<String> = []
+    files.removeAll { !seen.insert($0).inserted }
+    return files
+  }
+
   /// Loads, validates and compiles the config source, then swaps it in atomically on every
   /// event loop. On any error the running config stays. Runs on `control`.
   func reloadNow(trigger: String) -> (status: Int, body: String) {
@@ -337,6 +346,7 @@ public final class Gateway: @unchecked Sendable {
     }
     try? contexts.install(graph).wait()
     self.graph = graph
+    if let path = options.configPath { watcher?.watch([path] + Self.loadedFiles(config)) }
     var removed: [String] = []
     for (name, entry) in listenerChannels {
       let keep = config.listeners.contains { $0.name == name && $0.listen == entry.address }
@@ -386,7 +396,15 @@ public final class Gateway: @unchecked Sendable {
       usleep(20_000)
       open = (try? contexts.openConnections().wait()) ?? 0
     }
-    if open > 0 { Log.warning("drain timeout: closing connections still open", [("open", String(open))]) }
+    if open > 0 {
+      Log.warning("drain timeout: closing connections still open", [("open", String(open))])
+      try? contexts.closeOpenConnections().wait()
+      // Their closes finish on the loops (tunnels write their access log lines then).
+      let closing = WallClock.monotonicNanoseconds() + 200_000_000
+      while (try? contexts.openConnections().wait()) ?? 0 > 0 && WallClock.monotonicNanoseconds() < closing {
+        usleep(10_000)
+      }
+    }
     try? contexts.flushLogs().wait()
     sink?.sync()
     for (_, fetcher) in fetchers { fetcher.stop() }

@@ -6,9 +6,10 @@ import Dispatch
   import Musl
 #endif
 
-/// Polls a file's identity (inode, size, mtime) and calls back once a change has settled
+/// Polls files' identities (inode, size, mtime) and calls back once a change has settled
 /// (unchanged for one more tick), so an editor's write-then-rename, or a Kubernetes
-/// ConfigMap symlink swap, triggers one reload, not several.
+/// ConfigMap symlink swap, triggers one reload, not several. The config file is watched, and
+/// the files it names that are read at load time (TLS certificates and keys).
 public final class FileWatcher: @unchecked Sendable {
   // Safe: all mutable state is touched only on `queue`.
   struct Signature: Equatable {
@@ -18,20 +19,22 @@ public final class FileWatcher: @unchecked Sendable {
     var mtimeNsec: Int
   }
 
-  let path: String
+  var paths: [String]
   let queue: DispatchQueue
   let onChange: @Sendable () -> Void
   var timer: (any DispatchSourceTimer)?
-  var last: Signature?
-  var candidate: Signature?
+  var last: [Signature?]
+  var candidate: [Signature?]?
 
   public init(
-    path: String, queue: DispatchQueue, interval: DispatchTimeInterval = .milliseconds(500), onChange: @escaping @Sendable () -> Void
+    paths: [String], queue: DispatchQueue, interval: DispatchTimeInterval = .milliseconds(500),
+    onChange: @escaping @Sendable () -> Void
   ) {
-    self.path = path
+    self.paths = paths
     self.queue = queue
     self.onChange = onChange
-    queue.sync { self.last = Self.signature(path) }
+    self.last = []
+    queue.sync { self.last = paths.map { Self.signature($0) } }
     let timer = DispatchSource.makeTimerSource(queue: queue)
     timer.schedule(deadline: .now() + interval, repeating: interval)
     timer.setEventHandler { [weak self] in self?.tick() }
@@ -40,10 +43,20 @@ public final class FileWatcher: @unchecked Sendable {
   }
 
   /// Records the current state as seen (after a reload triggered elsewhere).
-  public func markSeen() { queue.async { self.last = Self.signature(self.path) } }
+  public func markSeen() { queue.async { self.last = self.paths.map { Self.signature($0) } } }
+
+  /// Watches `paths` from now on (the files the newly loaded config reads).
+  public func watch(_ paths: [String]) {
+    queue.async {
+      guard paths != self.paths else { return }
+      self.paths = paths
+      self.candidate = nil
+      self.last = paths.map { Self.signature($0) }
+    }
+  }
 
   func tick() {
-    let now = Self.signature(path)
+    let now = paths.map { Self.signature($0) }
     guard now != last else {
       candidate = nil
       return
@@ -51,7 +64,8 @@ public final class FileWatcher: @unchecked Sendable {
     if let candidate, candidate == now {
       self.candidate = nil
       last = now
-      if now != nil { onChange() }
+      // The config file itself missing (mid-swap) is not a change to load.
+      if now.first != nil { onChange() }
     } else {
       candidate = now
     }

@@ -69,6 +69,9 @@ final class Exchange {
   var faultDecided = false
   /// The response is a stream (SSE): `stream_idle_timeout` bounds it instead of `timeout`.
   var streaming = false
+  /// A WebSocket upgrade the route allows: `Upgrade`/`Connection` go upstream, and a 101
+  /// turns the connection into a tunnel (`ServerHandler.tunnel`).
+  var upgrade = false
   var countedInFlight = false
   /// The backend's circuit breaker admitted this request (as a half-open probe when `probe`):
   /// its outcome is recorded there when it completes.

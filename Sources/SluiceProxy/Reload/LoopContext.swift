@@ -138,6 +138,16 @@ public final class LoopContexts: @unchecked Sendable {
     return EventLoopFuture.andAllSucceed(futures, on: contexts[0].eventLoop)
   }
 
+  /// Closes every client connection still open (the drain timeout passed).
+  public func closeOpenConnections() -> EventLoopFuture<Void> {
+    let futures = bound.map { b in
+      b.eventLoop.submit {
+        for handler in Array(b.value.connections.values) { handler.closeNow() }
+      }
+    }
+    return EventLoopFuture.andAllSucceed(futures, on: contexts[0].eventLoop)
+  }
+
   /// Open client connections across loops.
   public func openConnections() -> EventLoopFuture<Int> {
     let futures = bound.map { b in b.eventLoop.submit { b.value.connections.count } }

@@ -23,7 +23,7 @@ import SluiceFeatures
 /// cannot take more body bytes (backpressure). Responses therefore stay in order, and an error
 /// in a later request is answered after the earlier responses. NIO's pipelining handler holds
 /// reads for every pending response, which costs two `epoll_ctl` calls per proxied request.
-final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaiter, DrainableConnection {
+final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaiter, DrainableConnection, SpliceSide {
   typealias InboundIn = ByteBuffer
   typealias OutboundIn = ByteBuffer
   typealias OutboundOut = ByteBuffer
@@ -82,6 +82,10 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
   /// The access log's `protocol` on a TLS connection (`HTTP/1.1+TLSv1.3`), once the handshake
   /// is done.
   var tlsProtocol: JSONString?
+  /// A WebSocket after the upstream's 101: client bytes go through it unparsed.
+  var tunnel: Splice?
+  var tunnelHoldsReads = false
+  var spliceContext: ChannelHandlerContext? { closed ? nil : context }
 
   init(loop: LoopContext, listener: ListenerRuntime, peerIP: String, peerBytes: [UInt8]) {
     self.loop = loop
@@ -117,6 +121,10 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
     closed = true
     timer?.cancel()
     timer = nil
+    if let tunnel {
+      self.tunnel = nil
+      tunnel.clientClosed()
+    }
     if let exchange, !exchange.finished {
       detachUpstream(exchange)?.close()
       // 499: the client closed the connection before the response was complete (as nginx).
@@ -132,6 +140,10 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
     if closing && exchange == nil { return }
     var buffer = unwrapInboundIn(data)
+    if let tunnel {
+      tunnel.fromClient(buffer)
+      return
+    }
     if pendingInput != nil {
       // Reads are held; what was already read joins the waiting bytes, in order.
       pendingInput!.writeBuffer(&buffer)
@@ -203,12 +215,20 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
   }
 
   func channelReadComplete(context: ChannelHandlerContext) {
+    if let tunnel {
+      tunnel.flushUpstream()
+      return
+    }
     if let upstream = exchange?.upstream { upstream.flush() }
     context.fireChannelReadComplete()
   }
 
   func channelWritabilityChanged(context: ChannelHandlerContext) {
     clientWritable = context.channel.isWritable
+    if let tunnel {
+      tunnel.clientWritabilityChanged(clientWritable)
+      return
+    }
     if clientWritable, let upstream = exchange?.upstream { upstream.setHoldReads(false) }
     context.fireChannelWritabilityChanged()
   }
@@ -251,6 +271,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
   /// request is already waiting, while the upstream connects, or when it cannot take more
   /// body bytes.
   var shouldHoldReads: Bool {
+    if tunnel != nil { return tunnelHoldsReads }
     guard let exchange else { return pendingInput != nil }
     if exchange.requestEnded || exchange.finished { return pendingInput != nil }
     guard let upstream = exchange.upstream else { return !exchange.echoWaiting }
@@ -333,6 +354,12 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
     if exchange == nil { context?.close(promise: nil) }
   }
 
+  /// The drain timeout passed: close whatever is still open (a WebSocket tunnel, a slow
+  /// response); its access log line is written as it closes.
+  func closeNow() {
+    context?.close(promise: nil)
+  }
+
   // MARK: - Request head
 
   /// `head` is consumed: it moves into the exchange (a copy retained and released its strings,
@@ -377,6 +404,10 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
       return
     }
     exchange.route = route
+    if route.config.websocket && Self.asksForWebSocket(head) && !exchange.hasBody {
+      exchange.upgrade = true
+      exchange.keepAlive = false  // after the tunnel, or after a refusal, the connection ends
+    }
     if !route.admission.isEmpty {
       guard admit(exchange, route) else { return }
     }
@@ -638,6 +669,10 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
     if !replaced.contains(.requestID) {
       ResponseWriter.writeHeader(&buffer, idHeader, exchange.requestID)
     }
+    if exchange.upgrade {
+      // Hop-by-hop, so removed above with the rest; set again for the upgrade the route allows.
+      buffer.append("connection: upgrade\r\nupgrade: websocket\r\n")
+    }
     for pair in mutation.sets { ResponseWriter.writeHeader(&buffer, pair.name, pair.value) }
     if let identity = exchange.admission.identity {
       for pair in identity.forwardedHeaders { ResponseWriter.writeHeader(&buffer, pair.name, pair.value) }
@@ -703,7 +738,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
     exchange.upstream = connection
     exchange.target?.backend.activeConnections.add(1)
     connection.delegate = self
-    connection.startRequest(isHEAD: exchange.isHEAD)
+    connection.startRequest(isHEAD: exchange.isHEAD, upgrade: exchange.upgrade)
     connection.setHoldReads(false)
     exchange.upstreamStartNanos = nowNanos
     if let route = exchange.route {
@@ -962,6 +997,10 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
     for pair in mutation.sets { ResponseWriter.writeHeader(&buffer, pair.name, pair.value) }
     for pair in exchange.admission.corsHeaders { ResponseWriter.writeHeader(&buffer, pair.name, pair.value) }
     ResponseWriter.writeHeader(&buffer, idHeader, exchange.requestID)
+    if code == 101 {
+      buffer.append("connection: upgrade\r\nupgrade: websocket\r\n\r\n")
+      return
+    }
     if !exchange.noResponseBody && !hasLength {
       if exchange.head.versionMinor >= 1 {
         buffer.append("transfer-encoding: chunked\r\n")
@@ -1069,6 +1108,70 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
     }
     finish(exchange, status: exchange.status, nowNanos: nowNanos)
     responseDone(exchange, nowNanos: nowNanos)
+  }
+
+  // MARK: - WebSocket
+
+  /// `GET` with `Upgrade: websocket` and `Connection: upgrade` (RFC 6455 §4.1), HTTP/1.1.
+  static func asksForWebSocket(_ head: RequestHead) -> Bool {
+    guard head.versionMinor >= 1, head.method == "GET", head.connectionNamesHeaders,
+      head.fields.connectionTokens().contains("upgrade"), let upgrade = head.fields.first("upgrade")
+    else { return false }
+    return upgrade.split(separator: ",").contains { $0.trimmingASCIIWhitespace().lowercased() == "websocket" }
+  }
+
+  /// The upstream's 101 to an upgrade the route allowed: the 101 goes to the client, then
+  /// bytes pass both ways unchanged until either side closes or the stream is idle for the
+  /// route's `stream_idle_timeout`. The access log line is written when the tunnel ends.
+  func upstreamSwitchedProtocols(_ head: ResponseHead, rest: ByteBuffer) -> Bool {
+    guard let exchange, let context, let route = exchange.route, !exchange.finished, exchange.upgrade,
+      let upstream = exchange.upstream, let value = head.fields.first("upgrade"),
+      value.trimmingASCIIWhitespace().lowercased() == "websocket"
+    else { return false }
+    exchange.upstreamStatus = 101
+    exchange.status = 101
+    exchange.responseStarted = true
+    exchange.noResponseBody = true
+    deadlines.upstream = nil
+    deadlines.body = nil
+    loop.headBytes.removeAll()
+    writeResponseHead(head, exchange, into: &loop.headBytes)
+    let buffer = ResponseWriter.buffer(loop.headBytes, recycler: &loop.recycler, allocator: allocator)
+    exchange.bytesOut += buffer.readableBytes
+    writeToClient(context, buffer)
+    flushClient()
+    let splice = Splice(
+      client: self, clientContext: context, idle: route.streamIdleNanos, metrics: nil,
+      onEnd: { [self] toUpstream, toClient in tunnelEnded(exchange, toUpstream: toUpstream, toClient: toClient) })
+    splice.upstream = upstream
+    upstream.splice = splice
+    tunnel = splice
+    if rest.readableBytes > 0 {
+      splice.fromUpstream(rest)
+      splice.flushClient()
+    }
+    if let input = pendingInput {
+      // Frames the client sent right behind its request, before the 101.
+      pendingInput = nil
+      splice.fromClient(input)
+      splice.flushUpstream()
+    }
+    resumeReadsIfNeeded()
+    return true
+  }
+
+  func setHoldReads(_ hold: Bool) {
+    tunnelHoldsReads = hold
+    if !hold { resumeReadsIfNeeded() }
+  }
+
+  func tunnelEnded(_ exchange: Exchange, toUpstream: Int, toClient: Int) {
+    closing = true
+    exchange.bodyReceived += toUpstream
+    exchange.bytesOut += toClient
+    detachUpstream(exchange)
+    finish(exchange, status: 101)
+    if self.exchange === exchange { self.exchange = nil }
   }
 
   func upstreamFailed(_ error: (any Error)?) {

@@ -6,7 +6,10 @@ import SluiceFeatures
 
 /// A connection drained on SIGTERM (`LoopContext.connections`).
 protocol DrainableConnection: AnyObject {
+  /// SIGTERM: stop taking new work; close when idle.
   func drain()
+  /// The drain timeout passed: close now.
+  func closeNow()
 }
 
 /// The only handler of a `tls_passthrough` connection: reads the ClientHello without
@@ -62,6 +65,14 @@ final class PassthroughHandler: ChannelDuplexHandler, DrainableConnection, Splic
   func drain() {
     // A spliced stream gets the drain timeout to finish; one still choosing its route closes.
     if splice == nil { context?.close(promise: nil) }
+  }
+
+  func closeNow() {
+    if let splice {
+      splice.closeBoth()
+    } else {
+      context?.close(promise: nil)
+    }
   }
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {

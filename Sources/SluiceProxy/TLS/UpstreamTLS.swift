@@ -65,7 +65,7 @@ enum UpstreamTLS {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-      fail(Failure(reason: Self.describe(error)))
+      fail(Failure(reason: Self.describe(error, serverName: serverName)))
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -94,9 +94,9 @@ enum UpstreamTLS {
       return false
     }
 
-    static func describe(_ error: any Error) -> String {
+    static func describe(_ error: any Error, serverName: String?) -> String {
       if let extra = error as? NIOSSLExtraError, extra == .failedToValidateHostname {
-        return "the upstream's certificate is not valid for the expected name"
+        return "the upstream's certificate is not valid for '\(serverName ?? "its IP address")'"
       }
       switch error {
       case let ssl as NIOSSLError:

@@ -149,6 +149,8 @@ final class MirrorExchange: UpstreamWaiter, UpstreamDelegate {
 
   func upstreamReadComplete() {}
 
+  func upstreamSwitchedProtocols(_ head: ResponseHead, rest: ByteBuffer) -> Bool { false }
+
   func upstreamWritabilityChanged(writable: Bool) {}
 
   func upstreamFailed(_ error: (any Error)?) {

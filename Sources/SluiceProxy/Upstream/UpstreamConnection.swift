@@ -12,6 +12,9 @@ protocol UpstreamDelegate: AnyObject {
   /// The response is complete; `trailers` are the raw trailer lines of a chunked body.
   func upstreamResponseEnd(_ trailers: ByteBuffer?)
   func upstreamReadComplete()
+  /// A 101 to a request that asked to upgrade; `rest` holds the bytes after its head. True:
+  /// the connection is now a tunnel (`splice`); false: it fails as an invalid response.
+  func upstreamSwitchedProtocols(_ head: ResponseHead, rest: ByteBuffer) -> Bool
   func upstreamWritabilityChanged(writable: Bool)
   /// The connection failed or closed before the response ended.
   func upstreamFailed(_ error: (any Error)?)
@@ -26,7 +29,7 @@ struct UpstreamProtocolError: Error, CustomStringConvertible {
 /// heads and bodies itself (`HeadReader`, `HeadParser`, `BodyDecoder`), hands them to its
 /// current delegate, writes request bytes the client side framed, and holds reads while the
 /// client cannot take more (backpressure).
-final class UpstreamConnection: ChannelDuplexHandler {
+final class UpstreamConnection: ChannelDuplexHandler, SpliceSide {
   typealias InboundIn = ByteBuffer
   typealias OutboundIn = ByteBuffer
   typealias OutboundOut = ByteBuffer
@@ -52,6 +55,11 @@ final class UpstreamConnection: ChannelDuplexHandler {
   let endpoint: UpstreamPool.EndpointConnections
   /// Set by the request that writes to this connection: a response to HEAD has no body.
   var requestIsHEAD = false
+  /// The request asked to upgrade (a WebSocket route): a 101 is expected, not an error.
+  var requestUpgrades = false
+  /// After a 101: the tunnel this connection's bytes go to, unparsed. Never pooled again.
+  var splice: Splice?
+  var spliceContext: ChannelHandlerContext? { closed ? nil : context }
   var headReader = HeadReader(requests: false)
   /// The field list of the last response head, refilled by the next one without allocating
   /// (the head is gone by then).
@@ -89,6 +97,10 @@ final class UpstreamConnection: ChannelDuplexHandler {
       return
     }
     var buffer = unwrapInboundIn(data)
+    if let splice {
+      splice.fromUpstream(buffer)
+      return
+    }
     while let delegate {
       if !body.isDone {
         let event: BodyDecoder.Event?
@@ -134,7 +146,17 @@ final class UpstreamConnection: ChannelDuplexHandler {
             // Interim responses (100 Continue, 103 Early Hints) are not forwarded; Sluice
             // answers `Expect` itself. 101 cannot be right: Upgrade is never forwarded.
             if head.status == 101 {
-              fail("unexpected 101 Switching Protocols")
+              guard requestUpgrades else {
+                fail("unexpected 101 Switching Protocols")
+                return
+              }
+              reusable = false
+              let rest = buffer
+              guard delegate.upstreamSwitchedProtocols(head, rest: rest) else {
+                fail("invalid 101 Switching Protocols")
+                return
+              }
+              self.delegate = nil
               return
             }
             continue
@@ -157,11 +179,19 @@ final class UpstreamConnection: ChannelDuplexHandler {
   }
 
   func channelReadComplete(context: ChannelHandlerContext) {
+    if let splice {
+      splice.flushClient()
+      return
+    }
     delegate?.upstreamReadComplete()
   }
 
   func channelWritabilityChanged(context: ChannelHandlerContext) {
     writable = context.channel.isWritable
+    if let splice {
+      splice.upstreamWritabilityChanged(writable)
+      return
+    }
     delegate?.upstreamWritabilityChanged(writable: writable)
     context.fireChannelWritabilityChanged()
   }
@@ -169,6 +199,11 @@ final class UpstreamConnection: ChannelDuplexHandler {
   func channelInactive(context: ChannelHandlerContext) {
     closed = true
     pool?.forget(self)
+    if let splice {
+      self.splice = nil
+      splice.upstreamClosed()
+      return
+    }
     guard let delegate = self.delegate else { return }
     self.delegate = nil
     if body.finishAtClose() {
@@ -209,8 +244,9 @@ final class UpstreamConnection: ChannelDuplexHandler {
   }
 
   /// A new request starts on this connection: the parser expects a response to it.
-  func startRequest(isHEAD: Bool) {
+  func startRequest(isHEAD: Bool, upgrade: Bool = false) {
     requestIsHEAD = isHEAD
+    requestUpgrades = upgrade
     headReader.reset()
     body = BodyDecoder()
   }
