@@ -90,6 +90,10 @@ final class UpstreamConnection: ChannelDuplexHandler, SpliceSide {
   func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    if let splice {
+      splice.fromUpstream(unwrapInboundIn(data))
+      return
+    }
     guard delegate != nil else {
       // Bytes from an upstream nobody asked (an idle pooled connection, or after a request
       // gave up on it): the connection's state is unknown, so it must never be reused.
@@ -97,10 +101,6 @@ final class UpstreamConnection: ChannelDuplexHandler, SpliceSide {
       return
     }
     var buffer = unwrapInboundIn(data)
-    if let splice {
-      splice.fromUpstream(buffer)
-      return
-    }
     while let delegate {
       if !body.isDone {
         let event: BodyDecoder.Event?
