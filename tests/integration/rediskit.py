@@ -13,15 +13,22 @@ from conftest import free_port
 
 
 class RedisServer:
-    def __init__(self, password=None, port=None):
+    def __init__(self, password=None, port=None, tls=None):
+        """`tls`: (cert, key, ca) PEM paths: the server speaks TLS only (rediss://)."""
         self.port = port or free_port()
         self.password = password
+        self.tls = tls
         self.dir = tempfile.mkdtemp(prefix="sluice-redis-")
         self.proc = None
         self.start()
 
     def start(self):
-        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+        ports = ["--port", str(self.port)]
+        if self.tls:
+            cert, key, ca = self.tls
+            ports = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", cert, "--tls-key-file", key,
+                     "--tls-ca-cert-file", ca, "--tls-auth-clients", "no"]
+        args = ["redis-server", *ports, "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "no", "--dir", self.dir, "--daemonize", "no", "--loglevel", "warning",
                 "--enable-debug-command", "local"]
         if self.password:
@@ -42,8 +49,9 @@ class RedisServer:
             self.proc.wait()
 
     def client(self, db=0):
+        extra = {"ssl": True, "ssl_ca_certs": self.tls[2], "ssl_check_hostname": False} if self.tls else {}
         return redis.Redis(host="127.0.0.1", port=self.port, db=db, password=self.password,
-                           socket_timeout=5, decode_responses=True)
+                           socket_timeout=5, decode_responses=True, **extra)
 
     @property
     def url(self):

@@ -317,3 +317,39 @@ def test_passthrough_default_route_takes_unknown_and_missing_names_and_a_large_s
     finally:
         a.close()
         d.close()
+
+
+# ---- rediss:// ----
+
+def test_rate_limits_share_state_through_redis_over_tls(gateway, upstream, certs, tmp_path):
+    from rediskit import RedisServer
+    cert, key = certs.write("redis", "localhost", "127.0.0.1")
+    server = RedisServer(tls=(cert, key, certs.ca_path))
+    stranger = Certs(tmp_path / "..")
+    try:
+        up = upstream()
+        gw = gateway(f"""version: 1
+runtime: {{ event_loops: 1 }}
+admin: {{ listen: 127.0.0.1:{{{{ADMIN_PORT}}}} }}
+listeners:
+  - name: web
+    listen: 127.0.0.1:{{{{PORT}}}}
+    routes:
+      - {{ name: shared, match: {{ path_prefix: /shared }}, rate_limit: [shared], backend: svc }}
+      - {{ name: wrongca, match: {{ path_prefix: /wrongca }}, rate_limit: [wrongca], backend: svc }}
+backends:
+  svc: {{ endpoints: [{up.address}] }}
+stores:
+  redis: {{ type: redis, url: "rediss://localhost:{server.port}/0", tls: {{ ca: ca.pem }}, timeout: 500ms }}
+  untrusted: {{ type: redis, url: "rediss://localhost:{server.port}/0", tls: {{ ca: {stranger.ca_path} }}, timeout: 200ms }}
+rate_limits:
+  shared: {{ key: client_ip, limit: 3, per: 1m, store: redis }}
+  wrongca: {{ key: client_ip, limit: 3, per: 1m, store: untrusted, on_store_error: deny }}
+""")
+        codes = [requests.get(gw.url("/shared"), timeout=5).status_code for _ in range(5)]
+        assert codes == [200, 200, 200, 429, 429]
+        assert any("shared" in k for k in server.client().keys("*"))
+        # a store whose certificate is not trusted is a store error: deny (the default), 503
+        assert requests.get(gw.url("/wrongca"), timeout=5).status_code == 503
+    finally:
+        server.close()

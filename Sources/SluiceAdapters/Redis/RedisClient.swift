@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import NIOSSL
 import SluiceConfig
 import SluiceCore
 import SluiceFeatures
@@ -222,8 +223,15 @@ final class LoopConnection: @unchecked Sendable {
     ClientBootstrap(group: eventLoop)
       .connectTimeout(handshakeTimeout)
       .channelOption(.socketOption(.tcp_nodelay), value: 1)
-      .channelInitializer { channel in
-        channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }
+      .channelInitializer { [config] channel in
+        channel.eventLoop.makeCompletedFuture {
+          if let tls = config.tls, let context = tls.context {
+            // rediss://: commands written before the handshake ends wait inside the TLS handler.
+            let name = tls.serverName ?? (IPAddress.parse(config.url.host) == nil ? config.url.host : nil)
+            try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: name))
+          }
+          try channel.pipeline.syncOperations.addHandler(handler)
+        }
       }
       .connect(host: config.url.host, port: config.url.port)
       .whenComplete { [self] result in

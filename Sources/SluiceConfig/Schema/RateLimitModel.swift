@@ -119,10 +119,12 @@ public struct StoreConfig: Sendable {
   public var timeout = ConfigDuration.milliseconds(50)
   /// Commands waiting for a reply on one connection; beyond it a command fails at once.
   public var maxPending = 1024
+  /// rediss://: the TLS settings (`tls: { ca, server_name, cert, key }`, else the system's roots).
+  public var tls: BackendTLS?
   public var location: SourceLocation
 
   /// What must stay equal for a client (and its connections) to survive a reload.
-  public var fingerprint: String { "\(url)|\(timeout.nanoseconds)|\(maxPending)" }
+  public var fingerprint: String { "\(url)|\(timeout.nanoseconds)|\(maxPending)|\(tls?.poolKey ?? "")" }
 }
 
 /// `revocation` on a JWT provider: a `jti` deny-list in a Redis store.

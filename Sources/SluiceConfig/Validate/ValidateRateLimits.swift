@@ -20,7 +20,7 @@ extension Validator {
             : "\(what): names may only use letters, digits, '-', '_' and '.'")
         continue
       }
-      guard let m = reader.mapping(pair.value, what, known: ["type", "url", "timeout", "max_pending"]) else { continue }
+      guard let m = reader.mapping(pair.value, what, known: ["type", "url", "timeout", "max_pending", "tls"]) else { continue }
       if let n = m["type"]?.value, let text = reader.string(n, "\(what).type"), text != "redis" {
         reader.error(n.location, "\(what): type must be redis, got '\(text)'")
         continue
@@ -35,13 +35,23 @@ extension Validator {
           u.value.location, "\(what): url must look like redis://[user:password@]host:port[/db], got '\(RedisURL.redactedGuess(text))'")
         continue
       }
-      if url.tls {
-        reader.error(
-          u.value.location,
-          "\(what): rediss:// (TLS to Redis) is not supported yet by this version of Sluice; use redis:// on a trusted network")
-        continue
-      }
       var store = StoreConfig(name: pair.key, url: url, location: pair.keyLocation)
+      if let n = m["tls"]?.value {
+        if url.tls {
+          store.tls = backendTLS(n, what)
+        } else {
+          reader.error(m["tls"]!.keyLocation, "\(what): 'tls' needs a rediss:// url")
+        }
+      } else if url.tls {
+        // rediss:// with the system's trust roots, verifying the URL's host.
+        switch TLSLoader.client(BackendTLS()) {
+        case .success(let context):
+          var tls = BackendTLS()
+          tls.context = context
+          store.tls = tls
+        case .failure(let problem): reader.error(u.value.location, "\(what): \(problem.message)")
+        }
+      }
       if let n = m["timeout"]?.value, let d = reader.duration(n, "\(what).timeout") {
         if d.nanoseconds < 1_000_000 || d.nanoseconds > 10_000_000_000 {
           reader.error(n.location, "\(what): timeout must be between 1ms and 10s")
