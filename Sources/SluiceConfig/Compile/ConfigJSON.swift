@@ -64,7 +64,7 @@ public enum ConfigJSON {
   static func store(_ s: StoreConfig) -> JSONValue {
     .object([
       ("type", .string("redis")), ("url", .string(s.url.redacted)), ("timeout", .string(s.timeout.description)),
-      ("max_pending", .int(s.maxPending)),
+      ("max_pending", .int(s.maxPending)), ("tls", s.tls.map { tls($0) } ?? .null),
     ])
   }
 
@@ -178,12 +178,38 @@ public enum ConfigJSON {
     ])
   }
 
+  /// Paths and names only: never key material.
+  static func tls(_ t: ListenerTLS) -> JSONValue {
+    .object([
+      (
+        "certificates",
+        .array(
+          t.certificates.map { c in
+            .object([
+              ("cert", .string(c.certPath)), ("key", .string(c.keyPath)),
+              ("server_names", .array(c.serverNames.map { .string($0.description) })),
+              ("not_after", c.material.map { .string(WallClock.rfc3339(milliseconds: Int64($0.notValidAfter) * 1000)) } ?? .null),
+            ])
+          })
+      ),
+      ("handshake_timeout", .string(t.handshakeTimeout.description)), ("min_version", .string(t.minVersion)),
+    ])
+  }
+
+  static func tls(_ t: BackendTLS) -> JSONValue {
+    .object([
+      ("ca", t.ca.map { .string($0) } ?? .null), ("server_name", t.serverName.map { .string($0) } ?? .null),
+      ("cert", t.certPath.map { .string($0) } ?? .null), ("verify", .bool(t.verify)),
+    ])
+  }
+
   static func listener(_ l: ListenerConfig) -> JSONValue {
     let limits = l.limits
     return .object([
       ("name", .string(l.name)),
       ("listen", .string(l.listen.description)),
       ("protocol", .string(l.protocol)),
+      ("tls", l.tls.map { tls($0) } ?? .null),
       ("trusted_proxies", .array(l.trustedProxies.map { .string($0.description) })),
       (
         "limits",
@@ -206,6 +232,7 @@ public enum ConfigJSON {
   static func route(_ r: RouteConfig) -> JSONValue {
     var match: [(String, JSONValue)] = []
     if let host = r.match.host { match.append(("host", .string(host.description))) }
+    if let name = r.match.serverName { match.append(("server_name", .string(name.description))) }
     switch r.match.path {
     case .exact(let p): match.append(("path", .string(p)))
     case .prefix(let p): match.append(("path_prefix", .string(p)))
@@ -226,6 +253,7 @@ public enum ConfigJSON {
     out.append(("response_headers", mutation(r.responseHeaders)))
     out.append(("timeout", .string(r.timeout.description)))
     out.append(("stream_idle_timeout", .string(r.streamIdleTimeout.description)))
+    out.append(("websocket", .bool(r.websocket)))
     if let p = r.retries {
       var fields: [(String, JSONValue)] = [
         ("attempts", .int(p.attempts)), ("on", .array(p.conditions.map { .string($0) })),
@@ -283,6 +311,7 @@ public enum ConfigJSON {
     ]
     if case .consistentHash(let key) = b.loadBalancing { out.append(("hash_on", .string(key.description))) }
     out.append(("connect_timeout", .string(b.connectTimeout.description)))
+    if let t = b.tls { out.append(("tls", tls(t))) }
     if let c = b.circuitBreaker {
       out.append(
         (
