@@ -216,14 +216,24 @@ listeners:
       - {{ name: wrongname, match: {{ path_prefix: /wrongname }}, backend: wrongname }}
       - {{ name: untrusted, match: {{ path_prefix: /untrusted }}, backend: untrusted }}
 backends:
-  good: {{ endpoints: [{server.address}], tls: {{ ca: ca.pem, server_name: users.internal }} }}
+  good:
+    endpoints: [{server.address}]
+    tls: {{ ca: ca.pem, server_name: users.internal }}
+    health_check: {{ path: /healthz, interval: 100ms, healthy_threshold: 1, unhealthy_threshold: 1 }}
   wrongname: {{ endpoints: [{server.address}], tls: {{ ca: ca.pem, server_name: orders.internal }} }}
   untrusted: {{ endpoints: [{server.address}], tls: {{ ca: {stranger.ca_path}, server_name: users.internal }} }}
 """)
         for _ in range(5):
             r = requests.get(gw.url("/good"), timeout=5)
             assert r.status_code == 200 and r.text == "users\n"
-        assert server.connections == 1  # pooled like plain connections (one event loop)
+        probes = server.probes
+        # health checks speak TLS to a TLS backend: the endpoint stays healthy
+        time.sleep(0.5)
+        assert server.probes > probes
+        backends = requests.get(gw.admin("/backends"), timeout=5).json()["backends"]
+        good = [b for b in backends if b["name"] == "good"][0]
+        assert good["endpoints"][0]["healthy"] is True
+        assert server.pooled_connections == 1  # pooled like plain connections (one event loop)
         r = requests.get(gw.url("/wrongname"), timeout=5)
         assert r.status_code == 502 and r.json()["error"] == "bad_gateway"
         assert "not valid for 'orders.internal'" in r.json()["message"]

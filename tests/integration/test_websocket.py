@@ -122,6 +122,12 @@ def test_other_routes_strip_upgrade_and_an_unasked_101_is_a_502(gateway, upstrea
     # /fake allows websocket but a plain GET (no Upgrade) gets a 101: not asked, 502
     r = requests.get(gw.url("/fake/x"), timeout=5)
     assert r.status_code == 502
+    # an h2c upgrade is never forwarded, not even on a websocket route (SECURITY.md rule 7)
+    answer = raw(gw.port, b"GET /fake/h2c HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                          b"HTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n", timeout=2)
+    assert b" 502 " in answer.split(b"\r\n")[0]
+    assert plain.last.target == "/fake/h2c"
+    assert "upgrade" not in plain.last.header_names() and "http2-settings" not in plain.last.header_names()
     # a client upgrade on a plain route: never a tunnel
     with pytest.raises(Exception):
         connect(f"ws://127.0.0.1:{gw.port}/plain", open_timeout=3)

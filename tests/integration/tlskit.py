@@ -75,17 +75,25 @@ class TLSServer:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cert, key)
         self.connections = 0
+        self.probes = 0  # requests for /healthz
+        self.pooled_connections = 0  # connections that carried a request other than /healthz
         outer = self
 
         class H(socketserver.BaseRequestHandler):
             def handle(self):
                 outer.connections += 1
+                counted = False
                 try:
                     s = ctx.wrap_socket(self.request, server_side=True)
                     while True:
                         data = s.recv(65536)
                         if not data:
                             return
+                        if data.startswith(b"GET /healthz"):
+                            outer.probes += 1
+                        elif not counted:
+                            counted = True
+                            outer.pooled_connections += 1
                         answer = reply(data)
                         if answer is None:
                             return

@@ -36,7 +36,7 @@ public enum OneShotHTTPError: Error, Sendable, CustomStringConvertible {
 public enum OneShotHTTPClient {
   public static func request(
     method: HTTPMethod, url: HTTPURL, headers: [(String, String)] = [], body: [UInt8]? = nil, timeout: TimeAmount,
-    maxBody: Int, tls: NIOSSLContext?, hostHeader: String? = nil, on eventLoop: any EventLoop
+    maxBody: Int, tls: NIOSSLContext?, serverName: String? = nil, hostHeader: String? = nil, on eventLoop: any EventLoop
   ) -> EventLoopFuture<OneShotResponse> {
     let promise = eventLoop.makePromise(of: OneShotResponse.self)
     let host = url.host
@@ -46,7 +46,7 @@ public enum OneShotHTTPClient {
       .channelInitializer { channel in
         do {
           if let tls {
-            let sni = IPAddress.parse(host) == nil ? host : nil
+            let sni = serverName ?? (IPAddress.parse(host) == nil ? host : nil)
             try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: sni))
           }
           try channel.pipeline.syncOperations.addHTTPClientHandlers()

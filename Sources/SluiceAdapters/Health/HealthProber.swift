@@ -95,8 +95,10 @@ public final class HealthProber: @unchecked Sendable {
     let endpoint = probes[index].endpoint
     guard let url = HTTPURL.parse("http://" + endpoint.key + config.path) else { return }
     let timeout = TimeAmount.nanoseconds(config.timeout.nanoseconds)
+    // A TLS backend is probed over TLS, with its context and name (the request path's rules).
     OneShotHTTPClient.request(
-      method: .GET, url: url, timeout: timeout, maxBody: Self.maxBody, tls: nil, hostHeader: config.host,
+      method: .GET, url: url, timeout: timeout, maxBody: Self.maxBody, tls: endpoint.tls?.context,
+      serverName: endpoint.tls?.serverName, hostHeader: config.host,
       on: eventLoop
     ).hop(to: eventLoop).whenComplete { result in
       let ok: Bool

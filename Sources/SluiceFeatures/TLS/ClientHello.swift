@@ -26,6 +26,9 @@ public struct ClientHelloInfo: Sendable, Equatable {
 public enum ClientHelloParser {
   /// SECURITY.md: a ClientHello is reassembled up to 16 KiB; beyond that the peer is refused.
   public static let maxBytes = 16 * 1024
+  /// Real clients send a hello in one or two records; a hello cut into many tiny records only
+  /// makes each re-parse (one per read until it is complete) copy more.
+  public static let maxRecords = 32
 
   public enum Result: Sendable, Equatable {
     /// The bytes so far are a valid prefix: read more (the caller bounds how much).
@@ -47,6 +50,7 @@ public enum ClientHelloParser {
     var handshake: [UInt8] = []
     var offset = 0
     var needed: Int?  // the hello's length, once its 4-byte header is known
+    var records = 0
     while true {
       if let needed, handshake.count >= needed { break }
       guard bytes.count - offset >= 5 else {
@@ -62,6 +66,8 @@ public enum ClientHelloParser {
       // record is not allowed either.
       guard length > 0, length <= 16384 else { return .invalid("bad TLS record length") }
       guard bytes.count - offset - 5 >= length else { return .needMore }
+      records += 1
+      guard records <= maxRecords else { return .invalid("ClientHello split into more than \(maxRecords) records") }
       handshake.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[(offset + 5)..<(offset + 5 + length)]))
       offset += 5 + length
       if needed == nil && handshake.count >= 4 {

@@ -9,6 +9,8 @@ protocol AdmissionRequest: CredentialSource {
   /// The canonical path (after `PathNormalizer`): what routes and policies match.
   var canonicalPath: String { get }
   var clientIPText: String { get }
+  /// The connection's TLS server name (SNI), nil on plain HTTP or without SNI.
+  var tlsServerName: String? { get }
   func firstHeader(_ lowercasedName: String) -> String?
 }
 
@@ -260,6 +262,7 @@ extension Exchange: AdmissionRequest {
   var method: String { head.method }
   var canonicalPath: String { path }
   var clientIPText: String { clientIP }
+  var tlsServerName: String? { tls?.serverName }
   var query: String? { upstreamQuery }
   func headerValues(_ lowercasedName: String) -> [String] { head.fields.values(lowercasedName) }
   func firstHeader(_ lowercasedName: String) -> String? { head.fields.first(lowercasedName) }

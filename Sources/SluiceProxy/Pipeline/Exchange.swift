@@ -69,6 +69,9 @@ final class Exchange {
   var faultDecided = false
   /// The response is a stream (SSE): `stream_idle_timeout` bounds it instead of `timeout`.
   var streaming = false
+  /// The connection's TLS facts (https listeners): the SNI and the negotiated version, for
+  /// routing, admission and the access log. Nil on plain HTTP.
+  var tls: ConnectionTLS?
   /// A WebSocket upgrade the route allows: `Upgrade`/`Connection` go upstream, and a 101
   /// turns the connection into a tunnel (`ServerHandler.tunnel`).
   var upgrade = false
@@ -115,4 +118,11 @@ enum BreakerPass {
   case none
   case counted
   case probe
+}
+
+/// What the TLS handshake of a client connection settled.
+struct ConnectionTLS {
+  var serverName: String?
+  /// `HTTP/1.1+TLSv1.3` or `+TLSv1.2`: the access log's `protocol`.
+  var logProtocol: JSONString
 }

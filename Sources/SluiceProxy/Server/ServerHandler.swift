@@ -380,6 +380,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
     }
     let now = WallClock.monotonicNanoseconds()
     let exchange = Exchange(graph: graph, listener: listener, head: head, requestID: requestID, startNanos: now)
+    if let tlsProtocol { exchange.tls = ConnectionTLS(serverName: tlsServerName, logProtocol: tlsProtocol) }
     self.exchange = exchange
     route(exchange, now: now)
   }
@@ -398,7 +399,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
     if !exchange.hasBody { exchange.requestEnded = true }
 
     let request = RouteRequest(
-      method: head.method, host: exchange.host, path: exchange.path, headers: head.fields, serverName: tlsServerName)
+      method: head.method, host: exchange.host, path: exchange.path, headers: head.fields, serverName: exchange.tls?.serverName)
     guard let route = listener.router.payload(request) else {
       respondError(.noRoute, exchange)
       return
@@ -1405,7 +1406,7 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
     }
     ExchangeDriver.recordCompletion(
       exchange, status: status, micros: micros, upstreamMicros: upstreamMicros, on: loop.eventLoop)
-    if let mirror = exchange.route?.mirror, exchange.upstreamHead != nil,
+    if let mirror = exchange.route?.mirror, exchange.upstreamHead != nil, !exchange.upgrade,
       mirror.share >= 1 || FaultInjection.unit(loop.random.next()) < mirror.share
     {
       MirrorExchange.send(exchange, mirror, loop: loop)
@@ -1419,9 +1420,10 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
     record.method = JSONString.method(exchange.head.method)
     record.host = exchange.host
     record.path = exchange.path.isEmpty ? String(exchange.head.target.prefix(256)) : exchange.path
-    if let tlsProtocol {
-      record.protocol = exchange.head.versionMinor == 0 ? (tlsProtocol == .http11TLS12 ? .http10TLS12 : .http10TLS13) : tlsProtocol
-      record.serverName = tlsServerName
+    if let tls = exchange.tls {
+      record.protocol =
+        exchange.head.versionMinor == 0 ? (tls.logProtocol == .http11TLS12 ? .http10TLS12 : .http10TLS13) : tls.logProtocol
+      record.serverName = tls.serverName
     } else {
       record.protocol = exchange.head.versionMinor == 0 ? .http10 : .http11
     }

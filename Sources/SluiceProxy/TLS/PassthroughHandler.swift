@@ -33,6 +33,9 @@ final class PassthroughHandler: ChannelDuplexHandler, DrainableConnection, Splic
   var closed = false
   var holdReads = false
   var pendingRead = false
+  /// The client's address as a JSON literal for the log line (read at accept: a closed
+  /// channel may no longer say).
+  var peer: JSONString = .empty
 
   init(loop: LoopContext, listener: ListenerRuntime) {
     self.loop = loop
@@ -41,11 +44,14 @@ final class PassthroughHandler: ChannelDuplexHandler, DrainableConnection, Splic
 
   func handlerAdded(context: ChannelHandlerContext) {
     self.context = context
+    peer = JSONString(ListenerServer.peer(context.channel.remoteAddress).0)
     loop.connections[ObjectIdentifier(self)] = self
     listener.activeConnections.add(1)
     let limit = listener.config.limits.requestHeaderTimeout.timeAmount
     timer = context.eventLoop.assumeIsolated().scheduleTask(in: limit) { [self] in
-      if splice == nil { refuse("no ClientHello within \(listener.config.limits.requestHeaderTimeout)") }
+      if splice == nil {
+        refuse("no ClientHello within \(listener.config.limits.requestHeaderTimeout)", code: "request_timeout")
+      }
     }
   }
 
@@ -53,6 +59,7 @@ final class PassthroughHandler: ChannelDuplexHandler, DrainableConnection, Splic
     closed = true
     timer?.cancel()
     splice?.clientClosed()
+    splice = nil
     loop.connections[ObjectIdentifier(self)] = nil
     listener.activeConnections.add(-1)
     context.fireChannelInactive()
@@ -124,12 +131,14 @@ final class PassthroughHandler: ChannelDuplexHandler, DrainableConnection, Splic
     }
   }
 
-  func refuse(_ why: String) {
+  /// Closes a connection that gets no splice; `code` is the access log's `error` (SPEC §5
+  /// codes: `bad_request` for bytes that are not a ClientHello, `no_route`, `request_timeout`).
+  func refuse(_ why: String, code: String = "bad_request", serverName: String? = nil) {
     guard let context, !closed else { return }
     listener.tcp[""]?.refused.increment()
     if Log.enabled(.debug) { Log.debug("tls_passthrough connection refused", [("listener", listener.name), ("reason", why)]) }
     hello = nil
-    logLine(route: nil, backend: nil, endpoint: nil, serverName: nil, error: why)
+    logLine(route: nil, backend: nil, endpoint: nil, serverName: serverName, error: code)
     context.close(promise: nil)
   }
 
@@ -138,7 +147,7 @@ final class PassthroughHandler: ChannelDuplexHandler, DrainableConnection, Splic
   func route(_ serverName: String?) {
     let request = RouteRequest(method: "", host: "", path: "/", headers: HeaderList([]), serverName: serverName)
     guard let route = listener.router.payload(request) else {
-      refuse("no route for server name \(serverName ?? "(none)")")
+      refuse("no route for server name \(serverName ?? "(none)")", code: "no_route", serverName: serverName)
       return
     }
     let target: BackendTarget
@@ -146,7 +155,7 @@ final class PassthroughHandler: ChannelDuplexHandler, DrainableConnection, Splic
     case .backend(let t): target = t
     case .split(let choice, let targets): target = targets[choice.pick(roll: loop.random.next())]
     case .direct:
-      refuse("route '\(route.name)' has no backend")
+      refuse("route '\(route.name)' has no backend", code: "no_route", serverName: serverName)
       return
     }
     let backend = target.backend
@@ -156,7 +165,7 @@ final class PassthroughHandler: ChannelDuplexHandler, DrainableConnection, Splic
         let found = backend.picker.pickAvailable(
           hashKey: nil, avoid: nil, now: { Int64(WallClock.monotonicNanoseconds()) }, using: &loop.random)
       else {
-        refuse("no endpoint of backend '\(backend.name)' is available")
+        refuse("no endpoint of backend '\(backend.name)' is available", code: "unavailable", serverName: serverName)
         return
       }
       index = found
@@ -239,8 +248,7 @@ final class PassthroughHandler: ChannelDuplexHandler, DrainableConnection, Splic
     var record = AccessLogRecord()
     record.timeMilliseconds = WallClock.nowMilliseconds() - Int64(micros / 1000)
     record.requestID = RequestID(random: &loop.random)
-    let (peer, _) = ListenerServer.peer(context?.channel.remoteAddress)
-    record.clientIP = JSONString(peer)
+    record.clientIP = peer
     record.protocol = .tlsPassthrough
     record.route = route?.jsonName
     record.backend = backend?.jsonName

@@ -13,8 +13,11 @@ protocol SpliceSide: AnyObject {
 /// A side that cannot take more holds the other side's reads until it drains (the same
 /// watermarks as the HTTP path). Quiet for `idle` in both directions, or closed by either side,
 /// ends both; `onEnd` hears the byte counts once.
+///
+/// Both sides are weak: each side's handler holds the splice, its channel's pipeline holds the
+/// handler, so the splice goes when both channels are gone.
 final class Splice {
-  let client: any SpliceSide
+  weak var client: (any SpliceSide)?
   weak var upstream: (any SpliceSide)?
   let idleNanos: Int64
   let metrics: TCPMetrics?
@@ -63,13 +66,13 @@ final class Splice {
     context.write(NIOAny(buffer), promise: nil)
     upstreamUnflushed = true
     if !context.channel.isWritable {
-      client.setHoldReads(true)
+      client?.setHoldReads(true)
       flushUpstream()
     }
   }
 
   func fromUpstream(_ buffer: ByteBuffer) {
-    guard !ended, let context = client.spliceContext else { return }
+    guard !ended, let context = client?.spliceContext else { return }
     let size = buffer.readableBytes
     bytesToClient += size
     metrics?.bytesToClient.increment(by: size)
@@ -89,13 +92,13 @@ final class Splice {
   }
 
   func flushClient() {
-    guard clientUnflushed, let context = client.spliceContext else { return }
+    guard clientUnflushed, let context = client?.spliceContext else { return }
     clientUnflushed = false
     context.flush()
   }
 
   func clientWritabilityChanged(_ writable: Bool) { upstream?.setHoldReads(!writable) }
-  func upstreamWritabilityChanged(_ writable: Bool) { client.setHoldReads(!writable) }
+  func upstreamWritabilityChanged(_ writable: Bool) { client?.setHoldReads(!writable) }
 
   /// The client went away: what it sent is flushed upstream, then the upstream is closed.
   func clientClosed() {
@@ -109,7 +112,7 @@ final class Splice {
   /// The upstream went away: what it sent is flushed to the client, then the client is closed.
   func upstreamClosed() {
     guard !ended else { return }
-    if let context = client.spliceContext {
+    if let context = client?.spliceContext {
       context.writeAndFlush(NIOAny(ByteBuffer())).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
     end()
@@ -117,7 +120,7 @@ final class Splice {
 
   func closeBoth() {
     upstream?.spliceContext?.close(promise: nil)
-    client.spliceContext?.close(promise: nil)
+    client?.spliceContext?.close(promise: nil)
     end()
   }
 
