@@ -363,3 +363,79 @@ rate_limits:
         assert requests.get(gw.url("/wrongca"), timeout=5).status_code == 503
     finally:
         server.close()
+
+
+def test_upstream_mutual_tls_with_a_client_certificate(gateway, certs):
+    cert, key = certs.write("users", "users.internal")
+    certs.write("client", "gateway.internal")
+    server = TLSServer(cert, key, https_reply("mtls ok"), client_ca=certs.ca_path)
+    try:
+        gw = gateway(f"""version: 1
+admin: {{ listen: 127.0.0.1:{{{{ADMIN_PORT}}}} }}
+listeners:
+  - name: web
+    listen: 127.0.0.1:{{{{PORT}}}}
+    routes:
+      - {{ name: with, match: {{ path_prefix: /with }}, backend: with }}
+      - {{ name: without, backend: without }}
+backends:
+  with: {{ endpoints: [{server.address}], tls: {{ ca: ca.pem, server_name: users.internal, cert: client.pem, key: client.key }} }}
+  without: {{ endpoints: [{server.address}], tls: {{ ca: ca.pem, server_name: users.internal }} }}
+""")
+        r = requests.get(gw.url("/with"), timeout=5)
+        assert r.status_code == 200 and r.text == "mtls ok\n"
+        # the upstream refuses a gateway without a client certificate: 502, never plaintext
+        r = requests.get(gw.url("/without"), timeout=5)
+        assert r.status_code == 502 and r.json()["error"] == "bad_gateway"
+    finally:
+        server.close()
+
+
+def test_passthrough_reassembles_a_hello_split_across_segments(gateway):
+    """The browser-like hello (GREASE, ECH, a 1.2 KB key share) sent in three TCP segments:
+    routed by its name, and the upstream receives exactly the bytes the client sent."""
+    import socketserver
+    import threading
+    hello = bytes.fromhex(open(os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "SluiceFeaturesTests",
+                                            "TLS", "hellos", "browser.hex")).read().strip())
+    received = []
+
+    class H(socketserver.BaseRequestHandler):
+        def handle(self):
+            data = b""
+            self.request.settimeout(5)
+            while len(data) < len(hello):
+                piece = self.request.recv(65536)
+                if not piece:
+                    break
+                data += piece
+            received.append(data)
+            self.request.sendall(b"routed")
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), H)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        gw = gateway(passthrough_config(
+            """      - { name: www, match: { server_name: www.example.com }, backend: raw }""",
+            f"""  raw: {{ protocol: tcp, endpoints: [127.0.0.1:{server.server_address[1]}] }}""").replace(
+            "    protocol: tls_passthrough", "    protocol: tls_passthrough\n    limits: { request_header_timeout: 1s }"))
+        s = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for piece in (hello[:3], hello[3:700], hello[700:]):
+            s.sendall(piece)
+            time.sleep(0.1)
+        assert s.recv(100) == b"routed"
+        assert received == [hello]
+        s.close()
+        # half a hello, then silence: closed after request_header_timeout (1s)
+        s = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
+        s.sendall(hello[:600])
+        started = time.time()
+        assert s.recv(100) == b""
+        assert 0.7 < time.time() - started < 3
+        s.close()
+        assert metric(gw, "sluice_tcp_connections_total", listener="edge", backend="", result="refused") == 1
+    finally:
+        server.shutdown()
+        server.server_close()

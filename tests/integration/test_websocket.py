@@ -89,6 +89,9 @@ def test_websocket_text_binary_ping_close_and_a_large_message(gateway, upstream,
         big = os.urandom(1024 * 1024)
         c.send(big)
         assert c.recv(timeout=10) == big
+        # the close handshake passes through: the upstream answers our close frame with its own
+        c.close(code=4000, reason="bye")
+        assert c.close_code == 4000 and c.close_reason == "bye"
     # the upstream saw the upgrade with its Sec-WebSocket-* headers and the gateway's own
     seen = {k.lower(): v for k, v in ws.headers[-1].items()}
     assert seen["upgrade"].lower() == "websocket" and "upgrade" in seen["connection"].lower()

@@ -71,9 +71,12 @@ class TLSServer:
     """A raw TLS server: after the handshake it answers `reply(request_bytes)` to each read.
     `name` says which server answered (passthrough tests)."""
 
-    def __init__(self, cert, key, reply):
+    def __init__(self, cert, key, reply, client_ca=None):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cert, key)
+        if client_ca:  # mutual TLS: a client certificate from this CA is required
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(client_ca)
         self.connections = 0
         self.probes = 0  # requests for /healthz
         self.pooled_connections = 0  # connections that carried a request other than /healthz
