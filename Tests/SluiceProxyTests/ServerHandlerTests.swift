@@ -52,6 +52,30 @@ final class ServerHandlerTests: XCTestCase {
     return out
   }
 
+  /// A closed connection's handler is freed: it must not keep itself alive through its
+  /// context (a leak of ~0.8 KiB per connection until the fix).
+  func testHandlerIsFreedWhenItsConnectionCloses() throws {
+    weak var handler: ServerHandler?
+    try {
+      let config = try XCTUnwrap(ConfigLoader.load(text: Self.yaml, file: "t.yaml", environment: [:]).configuration)
+      let graph = Compiler.compile(config, state: PersistentState())
+      let contexts = LoopContexts(group: loop, graph: graph, sink: nil, manualClock: true)
+      let context = try XCTUnwrap(contexts.context(for: loop))
+      let other = EmbeddedChannel(loop: loop)
+      let server = ServerHandler(
+        loop: context, listener: try XCTUnwrap(graph.listeners["l"]), peerIP: "127.0.0.1", peerBytes: [127, 0, 0, 1])
+      handler = server
+      try other.pipeline.syncOperations.addHandler(server)
+      try other.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+      try other.writeInbound(ByteBuffer(string: "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"))
+      loop.run()
+      XCTAssertFalse(other.isActive)
+      _ = try? other.finish()
+    }()
+    loop.run()
+    XCTAssertNil(handler)
+  }
+
   func testDirectResponse() throws {
     try send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
     let out = try output()

@@ -49,6 +49,9 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
 
   func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
+  /// Cuts the handler ↔ context cycle once the closed channel lets go of its handlers.
+  func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
   /// Writes one encoded command. The callback runs exactly once, on the loop.
   func send(
     _ bytes: [UInt8], timeout override: TimeAmount? = nil, _ callback: @escaping (Result<RESPValue, StoreFailure>) -> Void

@@ -117,6 +117,14 @@ final class ServerHandler: ChannelDuplexHandler, UpstreamDelegate, UpstreamWaite
     armTimer()
   }
 
+  /// The context holds this handler and this handler its context: the cycle is cut here, when
+  /// the closed channel's pipeline lets go of its handlers. (Without it every connection's
+  /// handler, exchange and buffers stayed allocated: ~0.8 KiB per connection, found with
+  /// valgrind after issue 14.)
+  func handlerRemoved(context: ChannelHandlerContext) {
+    self.context = nil
+  }
+
   func channelInactive(context: ChannelHandlerContext) {
     closed = true
     timer?.cancel()

@@ -55,6 +55,9 @@ final class PassthroughHandler: ChannelDuplexHandler, DrainableConnection, Splic
     }
   }
 
+  /// Cuts the handler ↔ context cycle (see `ServerHandler.handlerRemoved`).
+  func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
   func channelInactive(context: ChannelHandlerContext) {
     closed = true
     timer?.cancel()

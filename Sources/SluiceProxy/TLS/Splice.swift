@@ -167,6 +167,9 @@ final class SpliceUpstreamHandler: ChannelDuplexHandler, SpliceSide {
     spliceContext = nil
   }
 
+  /// Cuts the handler ↔ context cycle (see `ServerHandler.handlerRemoved`).
+  func handlerRemoved(context: ChannelHandlerContext) { spliceContext = nil }
+
   func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
 
   func read(context: ChannelHandlerContext) {
