@@ -21,6 +21,8 @@ final class TLSHelloHandler: ChannelInboundHandler, RemovableChannelHandler {
   /// The connection's request handler, told the server name.
   let server: ServerHandler
   var buffered: ByteBuffer?
+  /// Refused (closing): later bytes are dropped.
+  var refused = false
 
   init(selector: CertificateSelector, server: ServerHandler) {
     self.selector = selector
@@ -28,6 +30,7 @@ final class TLSHelloHandler: ChannelInboundHandler, RemovableChannelHandler {
   }
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    if refused { return }
     var incoming = unwrapInboundIn(data)
     if buffered == nil {
       buffered = incoming
@@ -43,8 +46,9 @@ final class TLSHelloHandler: ChannelInboundHandler, RemovableChannelHandler {
         first >= UInt8(ascii: "A") && first <= UInt8(ascii: "Z")
       {
         // Plain HTTP sent to the TLS port (nginx answers the same way): say so, then close.
-        server.plainHTTPOnTLSPort()
+        refused = true
         buffered = nil
+        server.plainHTTPOnTLSPort()
         return
       }
       refuse(context, why)
@@ -66,6 +70,7 @@ final class TLSHelloHandler: ChannelInboundHandler, RemovableChannelHandler {
   }
 
   func refuse(_ context: ChannelHandlerContext, _ why: String) {
+    refused = true
     buffered = nil
     if Log.enabled(.debug) { Log.debug("TLS connection refused", [("reason", why)]) }
     context.close(promise: nil)
