@@ -89,6 +89,9 @@ struct Routes: ParsableCommand {
   @Option(name: [.customShort("H"), .long], help: "A request header 'Name: value' (repeatable).")
   var header: [String] = []
 
+  @Option(name: .long, help: "The TLS server name (SNI) the client sends; default: an https URL's host.")
+  var serverName: String?
+
   func run() throws {
     let result = ConfigLoader.load(file: config, environment: ProcessFiles.environment())
     guard let configuration = result.configuration else {
@@ -111,7 +114,9 @@ struct Routes: ParsableCommand {
       }
       headers.append((String(h[..<colon]).trimmingASCIIWhitespace(), String(h[h.index(after: colon)...]).trimmingASCIIWhitespace()))
     }
-    switch RouteTable.explain(configuration, method: request[0].uppercased(), url: request[1], headers: headers) {
+    switch RouteTable.explain(
+      configuration, method: request[0].uppercased(), url: request[1], headers: headers, serverName: serverName)
+    {
     case .success(let text): print(text, terminator: "")
     case .failure(let message):
       stderrLine("sluice routes: \(message.text)")

@@ -44,6 +44,17 @@ def test_routes_table_and_explain():
     assert "no route" in out.stdout
 
 
+def test_routes_explain_uses_the_tls_server_name():
+    path = os.path.join(ROOT, "examples", "https.yaml")
+    out = run("routes", "--config", path, "GET", "https://api.example.com:8443/users/7")
+    assert "server_name=api.example.com" in out.stdout and "=> route users" in out.stdout
+    out = run("routes", "--config", path, "GET", "https://localhost:8443/users/7")
+    assert "users: no match: server name localhost is not api.example.com" in out.stdout
+    assert "=> route hello" in out.stdout
+    out = run("routes", "--config", path, "GET", "https://127.0.0.1:8443/users/7", "--server-name", "api.example.com")
+    assert "=> route users" in out.stdout
+
+
 def test_version_and_bad_arguments():
     out = run("version")
     assert out.returncode == 0 and out.stdout.startswith("sluice ") and "revision:" in out.stdout

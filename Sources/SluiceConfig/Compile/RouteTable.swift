@@ -9,8 +9,10 @@ public enum RouteTable {
     var rows: [[String]] = [["LISTENER", "ROUTE", "HOST", "PATH", "METHODS", "HEADERS", "TARGET"]]
     for listener in config.listeners {
       for route in listener.routes {
+        var host = route.match.host?.description ?? "*"
+        if let name = route.match.serverName { host += " sni=\(name)" }
         rows.append([
-          "\(listener.name) (\(listener.listen))", route.name, route.match.host?.description ?? "*",
+          "\(listener.name) (\(listener.listen), \(listener.protocol))", route.name, host,
           route.match.path?.description ?? "*", route.match.methods?.sorted().joined(separator: ",") ?? "*",
           route.match.headers.isEmpty ? "-" : route.match.headers.map { "\($0.name)=\($0.value)" }.joined(separator: ","),
           target(route.action),
@@ -38,12 +40,14 @@ public enum RouteTable {
   }
 
   public static func explain(
-    _ config: SluiceConfiguration, method: String, url: String, headers: [(String, String)]
+    _ config: SluiceConfiguration, method: String, url: String, headers: [(String, String)], serverName: String? = nil
   ) -> Result<String, Problem> {
     var rest = Substring(url)
     var port: Int?
     var host = ""
+    var https = false
     if let scheme = rest.firstRange(of: "://") {
+      https = rest[..<scheme.lowerBound].lowercased() == "https"
       rest = rest[scheme.upperBound...]
       let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
       let authority = rest[..<authorityEnd]
@@ -53,16 +57,21 @@ public enum RouteTable {
         port = p
       }
     }
+    // An https client sends the URL's host as its server name (SNI), unless told otherwise.
+    let urlHost = HostName.canonicalHost(host)
+    let sni = serverName.map { $0.lowercased() } ?? (https && IPAddress.parse(urlHost) == nil ? urlHost : nil)
     if let given = headers.first(where: { $0.0.lowercased() == "host" }) { host = given.1 }
     let target = rest.isEmpty ? "/" : String(rest)
     guard case .success(let normalized) = PathNormalizer.normalize(target) else {
       return .failure(Problem(text: "the URL's path is not acceptable: the gateway would answer 400"))
     }
     let request = RouteRequest(
-      method: method, host: HostName.canonicalHost(host), path: normalized.path, headers: HeaderList(headers))
+      method: method, host: HostName.canonicalHost(host), path: normalized.path, headers: HeaderList(headers),
+      serverName: sni)
     let listeners = config.listeners.filter { port == nil || $0.listen.port == port }
     guard !listeners.isEmpty else { return .failure(Problem(text: "no listener on port \(port ?? 0)")) }
-    var out = "request: \(method) host=\(request.host.isEmpty ? "-" : request.host) path=\(normalized.path)\n"
+    var out = "request: \(method) host=\(request.host.isEmpty ? "-" : request.host) path=\(normalized.path)"
+    out += sni.map { " server_name=\($0)\n" } ?? "\n"
     for listener in listeners {
       let router = Router(listener.routes.map { Router<RouteConfig>.Entry(name: $0.name, match: $0.match, payload: $0) })
       out += "listener \(listener.name) (\(listener.listen)):\n"
