@@ -100,6 +100,11 @@ def test_tls_versions_alpn_and_min_version(gateway, certs):
     out = ok.stdout.decode()
     assert "Protocol  : TLSv1.2" in out or "TLSv1.2" in out
     assert "ALPN protocol: http/1.1" in out  # h2 is not offered until Sluice speaks it
+    # TLS 1.2 suites are forward-secret AEAD only: a CBC suite is refused
+    assert b"ECDHE-ECDSA-AES128-GCM-SHA256" in openssl_client(
+        gw.port, "-servername", "api.example.com", "-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256").stdout
+    cbc = openssl_client(gw.port, "-servername", "api.example.com", "-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA")
+    assert b"alert handshake failure" in cbc.stderr and b"Cipher is (NONE)" in cbc.stdout
     refused = openssl_client(gw.port, "-servername", "api.example.com", "-tls1_1")
     assert b"alert protocol version" in refused.stderr or b"no protocols available" in refused.stderr
     gw13 = gateway(https_config(tls_extra="      min_version: \"1.3\""))

@@ -82,6 +82,7 @@ public enum TLSLoader {
       certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
     configuration.minimumTLSVersion = minVersion == "1.3" ? .tlsv13 : .tlsv12
     configuration.maximumTLSVersion = .tlsv13
+    configuration.cipherSuites = Self.tls12CipherSuites
     // HTTP/2 is offered once Sluice speaks it; until then ALPN settles on http/1.1.
     configuration.applicationProtocols = ["http/1.1"]
     let context: NIOSSLContext
@@ -96,6 +97,14 @@ public enum TLSLoader {
     }
     return .success(ServerCertificate(context: context, notValidAfter: Int(leaf.notValidAfter), dnsNames: names))
   }
+
+  /// TLS 1.2 suites (1.3 has its own, all AEAD): forward-secret key exchange and AEAD only,
+  /// Mozilla's "intermediate" list. swift-nio-ssl's default also offers RSA key exchange and
+  /// CBC suites.
+  static let tls12CipherSuites = [
+    "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+  ].joined(separator: ":")
 
   public static func client(_ tls: BackendTLS) -> Result<NIOSSLContext, LoadError> {
     var configuration = TLSConfiguration.makeClientConfiguration()
