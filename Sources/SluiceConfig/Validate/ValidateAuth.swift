@@ -101,7 +101,7 @@ extension Validator {
       }
     }
     if let pair = m["jwks_file"], let path = reader.string(pair.value, "\(what).jwks_file") {
-      let full = path.hasPrefix("/") ? path : baseDirectory + "/" + path
+      let full = resolve(path)
       if let text = ProcessFiles.read(full, limit: JWKSParser.maxBytes) {
         switch JWKSParser.parse(Array(text.utf8), allowed: allowed) {
         case .success(let keys): keySource = .file(path: full, keys: keys)
@@ -127,7 +127,7 @@ extension Validator {
     }
     if let n = m["jwks_timeout"]?.value, let d = reader.duration(n, "\(what).jwks_timeout") { out.jwksTimeout = d }
     if let n = m["jwks_ca"]?.value, let path = reader.string(n, "\(what).jwks_ca") {
-      let full = path.hasPrefix("/") ? path : baseDirectory + "/" + path
+      let full = resolve(path)
       if ProcessFiles.read(full) == nil {
         reader.error(n.location, "\(what): cannot read jwks_ca '\(path)'")
       } else {

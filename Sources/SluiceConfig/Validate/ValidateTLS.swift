@@ -119,9 +119,6 @@ extension Validator {
     return out
   }
 
-  /// Relative to the config file's directory.
-  func resolve(_ path: String) -> String { path.hasPrefix("/") ? path : baseDirectory + "/" + path }
-
   static func date(_ seconds: Int) -> String {
     String(WallClock.rfc3339(milliseconds: Int64(seconds) * 1000).prefix(10))
   }

@@ -60,6 +60,9 @@ struct Validator {
     baseDirectory = ProcessFiles.directory(of: file)
   }
 
+  /// A path from the config: relative ones are relative to the config file's directory.
+  func resolve(_ path: String) -> String { path.hasPrefix("/") ? path : baseDirectory + "/" + path }
+
   mutating func validate(_ root: YNode) -> SluiceConfiguration {
     var config = SluiceConfiguration()
     guard
@@ -206,7 +209,7 @@ struct Validator {
         case "stderr": out.accessLogOutput = .stderr
         case "none", "off": out.accessLogOutput = .none
         case "": reader.error(o.location, "access_log.output must be stdout, stderr, none or a file path")
-        default: out.accessLogOutput = .file(text.hasPrefix("/") ? text : ProcessFiles.directory(of: reader.file) + "/" + text)
+        default: out.accessLogOutput = .file(resolve(text))
         }
       }
     }

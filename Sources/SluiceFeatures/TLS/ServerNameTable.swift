@@ -42,7 +42,9 @@ public struct ServerNameTable<Payload: Sendable>: Sendable {
   }
 
   static func isHostName(_ text: Substring) -> Bool {
-    guard !text.isEmpty, text.utf8.count <= 253, !text.hasPrefix("."), !text.hasSuffix(".") else { return false }
+    guard !text.isEmpty, text.utf8.count <= 253, !text.hasPrefix("."), !text.hasSuffix("."), !text.contains("..") else {
+      return false
+    }
     return text.utf8.allSatisfy {
       ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z")) || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9"))
         || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_")

@@ -172,5 +172,6 @@ final class ClientHelloTests: XCTestCase {
     XCTAssertNil(ServerNameTable<Int>.name("*.*.example.com"))
     XCTAssertNil(ServerNameTable<Int>.name("a b"))
     XCTAssertNil(ServerNameTable<Int>.name("*"))
+    XCTAssertNil(ServerNameTable<Int>.name("a..example.com"))
   }
 }
